@@ -221,3 +221,4 @@ pub fn profile(json: &str) -> LinuxSeccomp {
 pub fn nr(arch: Arch, name: &str) -> u32 {
     syscall_number(arch, name).unwrap_or_else(|| panic!("{name} on {arch}"))
 }
+pub mod sys;
