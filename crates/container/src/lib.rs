@@ -1,1 +1,18 @@
-//! berth-container
+//! berth-container: the OCI runtime core of Berth.
+//!
+//! A container is a state directory plus a process. [`spec`] turns a bundle into a plan
+//! (pure, validated), the init side sets the container up from that plan inside its new
+//! namespaces, and [`state`] keeps what later commands need.
+
+pub mod error;
+pub mod spec;
+mod sys;
+
+pub use error::{Error, Result};
+pub mod cgroup;
+pub mod hooks;
+pub mod init;
+pub mod ops;
+pub mod spawn;
+pub mod state;
+pub mod sync;

@@ -1,0 +1,107 @@
+//! The errors of the runtime core. Each names what was wrong: the file, the field, the id,
+//! the path or the syscall.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Every way a container operation can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// config.json (or a process.json) could not be read or parsed.
+    #[error("{path}: {message}")]
+    Config { path: PathBuf, message: String },
+
+    /// The configuration parsed but asks for something invalid.
+    #[error("invalid configuration: {field}: {message}")]
+    Invalid { field: String, message: String },
+
+    /// A container id that runc would refuse too.
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+
+    #[error("container {0:?} already exists")]
+    Exists(String),
+
+    #[error("container {0:?} does not exist")]
+    NotFound(String),
+
+    /// The operation does not fit the container's current status.
+    #[error("container {id:?} is {status}: {message}")]
+    WrongStatus {
+        id: String,
+        status: String,
+        message: String,
+    },
+
+    /// A syscall or file operation on a path.
+    #[error("{op} {path}: {source}")]
+    Path {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A syscall without a path worth naming.
+    #[error("{op}: {source}")]
+    Sys {
+        op: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The container's init reported a failure while setting the container up.
+    #[error("{0}")]
+    Init(String),
+
+    /// A hook failed or timed out.
+    #[error("{hook} hook {path}: {message}")]
+    Hook {
+        hook: &'static str,
+        path: String,
+        message: String,
+    },
+
+    #[error("invalid signal {0:?}")]
+    InvalidSignal(String),
+
+    #[error("cgroup: {0}")]
+    Cgroup(String),
+
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+
+    /// Something the host or this build of Berth cannot do.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+impl Error {
+    /// A failed operation on `path`.
+    pub fn path(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Path {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A failed syscall described by `op`.
+    pub fn sys(op: impl Into<String>, source: impl Into<io::Error>) -> Self {
+        Error::Sys {
+            op: op.into(),
+            source: source.into(),
+        }
+    }
+
+    /// A field of the configuration that cannot be honoured.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,116 @@
+//! Paths inside the container's root, resolved by the kernel so that no symlink (planted or
+//! swapped in a race) can lead outside it: every lookup is openat2(RESOLVE_IN_ROOT) relative
+//! to an fd of the root, and every mount targets the fd that lookup returned.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags, openat2};
+use rustix::io::Errno;
+
+const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+/// The magic-link path of an fd, for syscalls that only take paths (mount(2)).
+pub fn fd_path(fd: impl AsFd) -> CString {
+    CString::new(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())).expect("no NUL")
+}
+
+/// Opens `path` (relative to `root`) as an O_PATH fd, never leaving `root`.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
+    open_in_root_with(root, path, OFlags::PATH)
+}
+
+/// Opens `path` inside `root` with the given flags (O_CLOEXEC is added).
+pub fn open_in_root_with(root: BorrowedFd<'_>, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+    let path = if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
+    };
+    retry(|| openat2(root, path, flags | OFlags::CLOEXEC, Mode::empty(), IN_ROOT))
+}
+
+/// openat2 fails with EAGAIN when a rename raced the lookup; trying again is the documented
+/// answer.
+fn retry<T>(mut op: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
+    for _ in 0..32 {
+        match op() {
+            Err(Errno::AGAIN) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+    op().map_err(io::Error::from)
+}
+
+/// Makes every missing directory of `path` inside `root` (mode 0755) and returns an O_PATH
+/// fd of the last one.
+pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
+    match open_in_root(root, path) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+        Err(_) => {}
+    }
+    let mut current = open_in_root(root, Path::new("."))?;
+    let mut walked = std::path::PathBuf::new();
+    for component in path.components() {
+        let Component::Normal(name) = component else {
+            continue;
+        };
+        walked.push(name);
+        match rustix::fs::mkdirat(&current, name, Mode::from_raw_mode(0o755)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Re-resolve from the root: the new component may be a symlink (pointing anywhere
+        // inside the root), which RESOLVE_IN_ROOT follows safely.
+        current = open_in_root(root, &walked)?;
+    }
+    Ok(current)
+}
+
+/// Makes sure a regular file exists at `path` (creating parents) and returns an O_PATH fd.
+pub fn touch_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedFd> {
+    match open_in_root(root, path) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
+        Err(_) => {}
+    }
+    let parent = path.parent().unwrap_or(Path::new(""));
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let dir = mkdir_all_in_root(root, parent)?;
+    let dir = reopen_dir(&dir)?;
+    match rustix::fs::openat(
+        &dir,
+        name,
+        OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::from_raw_mode(0o644),
+    ) {
+        Ok(_) | Err(Errno::EXIST) => {}
+        Err(e) => return Err(e.into()),
+    }
+    open_in_root(root, path)
+}
+
+/// An O_PATH directory fd cannot be used with *at calls that create entries on older
+/// kernels' LSM paths; reopen it as a real directory fd through the fd itself.
+pub fn reopen_dir(fd: &OwnedFd) -> io::Result<OwnedFd> {
+    retry(|| {
+        openat2(
+            fd,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+        )
+    })
+}
+
+/// Whether an fd refers to a directory.
+pub fn is_dir(fd: impl AsFd) -> io::Result<bool> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory)
+}

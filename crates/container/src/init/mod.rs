@@ -1,0 +1,399 @@
+//! The child side: what the container's init does between clone and exec.
+//!
+//! The init is a fork of the runtime (no re-exec of the runtime binary): it already holds
+//! the plan in memory. It waits for the runtime to place it (id maps, cgroups), joins and
+//! creates namespaces, builds the root filesystem, asks the runtime to run the hooks that
+//! belong outside, pivots, becomes the configured process, reports ready, waits for start,
+//! and execs. Any failure is sent to the runtime as text and the init exits.
+
+mod console;
+mod dev;
+mod fs;
+mod process;
+mod procfs;
+mod rootfs;
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags};
+
+use crate::hooks::{HookKind, SpecState, run_hooks};
+use crate::spec::{NamespaceKind, Plan};
+use crate::state::Status;
+use crate::sync::{Message, SyncSocket};
+use crate::sys;
+
+pub use console::set_window_size;
+pub use procfs::ProcHandle;
+
+/// What went wrong inside the init, as text for the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("{op}: {source}")]
+    Sys {
+        op: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{op} {path}: {source}")]
+    Path {
+        op: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Mount(String),
+    #[error("device {0}")]
+    Device(String),
+    #[error("console: {0}")]
+    Console(String),
+    #[error("{0}")]
+    Process(String),
+    #[error("{0}")]
+    Exec(String),
+    #[error("{0}")]
+    Runtime(#[from] crate::error::Error),
+}
+
+impl InitError {
+    fn sys(op: impl Into<String>, source: std::io::Error) -> Self {
+        InitError::Sys {
+            op: op.into(),
+            source,
+        }
+    }
+    fn path(op: impl Into<String>, path: &Path, source: std::io::Error) -> Self {
+        InitError::Path {
+            op: op.into(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// A cgroup hierarchy as the container should see it under a `cgroup` mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupMountSource {
+    /// Directory name under the mount point (`memory`, `cpu,cpuacct`, `systemd`, `unified`).
+    pub name: String,
+    /// The container's own directory in the host's hierarchy.
+    pub host_dir: PathBuf,
+    /// Symlinks to `name` (`cpu` and `cpuacct` for a co-mounted `cpu,cpuacct`).
+    pub aliases: Vec<String>,
+}
+
+/// How `cgroup` mounts are laid out for this container.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CgroupView {
+    /// No cgroup filesystem on the host.
+    #[default]
+    None,
+    /// Pure cgroup v2: a fresh cgroup2 mount when the container has a cgroup namespace
+    /// (`fresh`), else a bind of its own directory.
+    Unified {
+        source: CgroupMountSource,
+        fresh: bool,
+    },
+    /// v1 or hybrid: one bind per hierarchy under a tmpfs.
+    Hierarchies(Vec<CgroupMountSource>),
+}
+
+/// How the init learns that it may exec.
+#[derive(Debug)]
+pub enum StartSignal {
+    /// `create`: a byte written to the exec fifo by `start` (the fd is the init's read end).
+    Fifo(OwnedFd),
+    /// `run`: a Start message on the sync socket.
+    Sync,
+}
+
+/// Everything the init needs besides the plan.
+pub struct InitContext<'a> {
+    pub plan: &'a Plan,
+    pub start: StartSignal,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub cgroups: CgroupView,
+    pub last_cap: u32,
+    /// The init has no user namespace of its own to set up but must first prepare
+    /// namespaces in an intermediate process (see `spawn`).
+    pub staged: bool,
+    /// The runtime's signal mask before it blocked everything.
+    pub signal_mask: &'a sys::SignalMask,
+}
+
+/// The entry point of the child after clone. Never returns.
+pub fn child_main(ctx: &InitContext<'_>, sync: &SyncSocket) -> ! {
+    let error = match run(ctx, sync) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = sync.send(&Message::Error(error.to_string()));
+    sys::exit_now(1)
+}
+
+fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError> {
+    // Until exec, nobody in the container may ptrace us or open /proc/<pid>/exe (the
+    // runtime binary): CVE-2019-5736.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| InitError::sys("PR_SET_DUMPABLE", e.into()))?;
+    // Device nodes and mount points get exactly the modes we ask for.
+    rustix::process::umask(Mode::empty());
+    let plan = ctx.plan;
+
+    if ctx.staged {
+        enter_namespaces_staged(ctx, sync)?;
+    } else {
+        sync.expect(Message::Continue)?;
+        if plan.namespaces.is_new(NamespaceKind::User) {
+            become_userns_root(plan)?;
+        }
+        join_namespaces(plan, |k| {
+            !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
+        })?;
+    }
+    // The cgroup namespace is created only now that the runtime has moved us into the
+    // container's cgroups, so that they are its root.
+    if plan.namespaces.is_new(NamespaceKind::Cgroup) {
+        sys::unshare(NamespaceKind::Cgroup.clone_flag())
+            .map_err(|e| InitError::sys("unshare cgroup namespace", e))?;
+    }
+
+    let proc = ProcHandle::open().map_err(|e| InitError::sys("open a private procfs handle", e))?;
+    let in_userns = plan.namespaces.has(NamespaceKind::User);
+
+    let root = rootfs::prepare_root(plan)?;
+    for m in &plan.mounts {
+        rootfs::mount_one(root.as_fd(), m, &ctx.cgroups)?;
+    }
+    if plan.setup_dev {
+        dev::create_devices(root.as_fd(), &plan.devices, in_userns)?;
+        dev::create_dev_symlinks(root.as_fd())?;
+    }
+    let cwd = crate::spec::container_relative(&plan.process.cwd, "process.cwd")?;
+    fs::mkdir_all_in_root(root.as_fd(), &cwd)
+        .map_err(|e| InitError::path("create cwd", &plan.process.cwd, e))?;
+
+    if plan.process.terminal {
+        let socket = ctx.console_socket.as_ref().ok_or_else(|| {
+            InitError::Console("process.terminal is set but there is no console socket".into())
+        })?;
+        let pty = console::open_console(root.as_fd(), plan.process.console_size)?;
+        console::send_master(socket.as_fd(), &pty.master)?;
+        drop(pty.master);
+        console::become_console(&pty.peer)?;
+    }
+
+    // prestart and createRuntime hooks run in the runtime's namespaces.
+    sync.send(&Message::RunHooks)?;
+    sync.expect(Message::Continue)?;
+    let host_pid: i32 = proc
+        .self_pid()
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    if let Some(hooks) = plan.hooks.create_container() {
+        let state = SpecState::new(
+            &plan.id,
+            Status::Creating,
+            host_pid,
+            &plan.bundle,
+            &plan.annotations,
+        );
+        run_hooks(HookKind::CreateContainer, hooks, &state.to_json())?;
+    }
+
+    let dev_null = rootfs::open_dev_null()?;
+    for path in &plan.masked_paths {
+        rootfs::mask_path(root.as_fd(), path, &dev_null)?;
+    }
+    for path in &plan.readonly_paths {
+        rootfs::readonly_path(root.as_fd(), path)?;
+    }
+    drop(dev_null);
+    if ctx.no_pivot {
+        rootfs::move_root(&root)?;
+    } else {
+        rootfs::pivot_root(&root)?;
+    }
+    drop(root);
+    rootfs::finish_root(plan)?;
+
+    if let Some(name) = &plan.hostname {
+        rustix::system::sethostname(name.as_bytes())
+            .map_err(|e| InitError::sys(format!("sethostname {name:?}"), e.into()))?;
+    }
+    if let Some(name) = &plan.domainname {
+        rustix::system::setdomainname(name.as_bytes())
+            .map_err(|e| InitError::sys(format!("setdomainname {name:?}"), e.into()))?;
+    }
+    for sysctl in &plan.sysctls {
+        proc.write(
+            &Path::new("sys").join(&sysctl.path),
+            sysctl.value.as_bytes(),
+        )
+        .map_err(|e| InitError::sys(format!("sysctl {}={}", sysctl.key, sysctl.value), e))?;
+    }
+    if !ctx.no_new_keyring {
+        let name = CString::new(format!("_ses.{}", plan.id)).expect("ids have no NUL");
+        // Kernels or seccomp policies without keyrings: runc also carries on.
+        if let Err(e) = sys::join_session_keyring(&name)
+            && !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
+        {
+            return Err(InitError::sys("join a new session keyring", e));
+        }
+    }
+    if let Some(persona) = plan.personality {
+        sys::set_personality(persona).map_err(|e| InitError::sys("personality", e))?;
+    }
+    become_process(ctx, &proc)?;
+
+    let program = process::find_executable(&plan.process)?;
+    let argv = process::exec_arguments(&plan.process);
+    let envp = process::exec_environment(&plan.process);
+    sys::close_range(3 + ctx.preserve_fds, u32::MAX, true)
+        .map_err(|e| InitError::sys("close_range", e))?;
+    drop(proc);
+
+    sync.send(&Message::Ready)?;
+    sys::restore_signal_mask(ctx.signal_mask).map_err(|e| InitError::sys("sigprocmask", e))?;
+    match &ctx.start {
+        StartSignal::Fifo(fifo) => wait_fifo(fifo)?,
+        StartSignal::Sync => sync.expect(Message::Start)?,
+    }
+    if let Some(hooks) = plan.hooks.start_container() {
+        let state = SpecState::new(
+            &plan.id,
+            Status::Created,
+            host_pid,
+            &plan.bundle,
+            &plan.annotations,
+        );
+        run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
+    }
+    sys::reset_signal_disposition(libc::SIGPIPE);
+    Err(InitError::Exec(format!(
+        "exec {}: {}",
+        program.to_string_lossy(),
+        sys::execve(&program, &argv, &envp)
+    )))
+}
+
+/// Everything from limits to capabilities; shared by the init and exec'd processes.
+fn become_process(ctx: &InitContext<'_>, proc: &ProcHandle) -> Result<(), InitError> {
+    let process = &ctx.plan.process;
+    if let Some(score) = process.oom_score_adj {
+        proc.write_self("oom_score_adj", score.to_string().as_bytes())
+            .map_err(|e| InitError::sys(format!("set oom_score_adj to {score}"), e))?;
+    }
+    if let Some((class, priority)) = process.io_priority {
+        sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
+    }
+    process::set_rlimits(process)?;
+    let setgroups_allowed = true;
+    process::set_identity(process, ctx.last_cap, setgroups_allowed)?;
+    process::enter_cwd(&process.cwd)?;
+    rustix::process::umask(Mode::from_raw_mode(process.umask.unwrap_or(0o022)));
+    process::set_no_new_privs(process)?;
+    Ok(())
+}
+
+/// After a new user namespace is mapped: become its root (when root is mapped), so that
+/// files we create belong to the container's root.
+fn become_userns_root(plan: &Plan) -> Result<(), InitError> {
+    let uid_mapped = plan.uid_mappings.iter().any(|m| m.container_id == 0);
+    let gid_mapped = plan.gid_mappings.iter().any(|m| m.container_id == 0);
+    if uid_mapped && gid_mapped {
+        sys::set_ids(0, 0).map_err(|e| InitError::sys("become root in the user namespace", e))?;
+    }
+    Ok(())
+}
+
+/// setns into every joined namespace that `select` accepts, in plan order (user first).
+fn join_namespaces(plan: &Plan, select: impl Fn(NamespaceKind) -> bool) -> Result<(), InitError> {
+    for (kind, path) in &plan.namespaces.join {
+        if !select(*kind) {
+            continue;
+        }
+        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(
+            |e| {
+                InitError::path(
+                    format!("open {} namespace", kind.spec_name()),
+                    path,
+                    e.into(),
+                )
+            },
+        )?;
+        sys::set_namespace(fd.as_fd(), kind.clone_flag()).map_err(|e| {
+            InitError::path(format!("join {} namespace", kind.spec_name()), path, e)
+        })?;
+    }
+    Ok(())
+}
+
+/// The staged path, for configurations where namespaces must be joined before new ones are
+/// made (a joined user namespace, or a new user namespace plus joined ones): this first
+/// child joins, unshares, and — when a new pid namespace is wanted — forks the real init as
+/// a sibling (CLONE_PARENT) and exits.
+fn enter_namespaces_staged(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), InitError> {
+    let plan = ctx.plan;
+    join_namespaces(plan, |k| {
+        !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
+    })?;
+    if plan.namespaces.is_new(NamespaceKind::User) {
+        sys::unshare(NamespaceKind::User.clone_flag())
+            .map_err(|e| InitError::sys("unshare user namespace", e))?;
+        sync.send(&Message::NeedIdMaps)?;
+        sync.expect(Message::Continue)?;
+        become_userns_root(plan)?;
+    }
+    let flags = plan.namespaces.new_flags()
+        & !(NamespaceKind::User.clone_flag()
+            | NamespaceKind::Pid.clone_flag()
+            | NamespaceKind::Cgroup.clone_flag()
+            | NamespaceKind::Time.clone_flag());
+    sys::unshare(flags).map_err(|e| InitError::sys("unshare namespaces", e))?;
+    if plan.namespaces.is_new(NamespaceKind::Pid) {
+        match sys::clone3(
+            libc::CLONE_PARENT as u64 | NamespaceKind::Pid.clone_flag(),
+            None,
+        )
+        .map_err(|e| InitError::sys("clone the init into its pid namespace", e))?
+        {
+            sys::Forked::Child => {}
+            sys::Forked::Parent { pid, .. } => {
+                let _ = sync.send(&Message::InitPid(pid));
+                sys::exit_now(0);
+            }
+        }
+    } else {
+        sync.send(&Message::InitPid(
+            rustix::process::getpid().as_raw_nonzero().get(),
+        ))?;
+    }
+    sync.expect(Message::Continue)?;
+    Ok(())
+}
+
+/// Blocks until `start` writes to the exec fifo.
+fn wait_fifo(fifo: &OwnedFd) -> Result<(), InitError> {
+    let mut byte = [0u8; 1];
+    loop {
+        match rustix::io::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            Ok(_) => {
+                return Err(InitError::Exec(
+                    "the exec fifo was closed without a start".into(),
+                ));
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(InitError::sys("read exec fifo", e.into())),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Turning the init (or an exec'd process) into the configured process: limits, identity,
+//! capabilities, no_new_privs, and finally exec. Order matters and follows runc: rlimits
+//! while still privileged, drop the bounding set, switch ids keeping capabilities, set the
+//! capability sets, then no_new_privs.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{Access, AtFlags, Mode, OFlags};
+
+use super::InitError;
+use crate::spec::ProcessPlan;
+use crate::sys;
+
+type Result<T> = std::result::Result<T, InitError>;
+
+/// Applies rlimits. Raising a hard limit needs CAP_SYS_RESOURCE; the error names the limit.
+pub fn set_rlimits(process: &ProcessPlan) -> Result<()> {
+    for limit in &process.rlimits {
+        sys::set_rlimit(limit.resource, limit.soft, limit.hard).map_err(|e| {
+            InitError::Process(format!(
+                "set {} to soft {} hard {}: {e}",
+                limit.name, limit.soft, limit.hard
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Drops the bounding set, switches to the process's user and groups, and sets the
+/// remaining capability sets and the ambient set.
+pub fn set_identity(process: &ProcessPlan, last_cap: u32, setgroups_allowed: bool) -> Result<()> {
+    let caps = &process.capabilities;
+    for cap in 0..=last_cap {
+        if caps.bounding & (1u64 << cap) == 0 {
+            sys::drop_bounding_capability(cap).map_err(|e| {
+                InitError::Process(format!("drop capability {cap} from the bounding set: {e}"))
+            })?;
+        }
+    }
+    // Keep the permitted set across the uid change; the effective set is rebuilt below.
+    rustix::thread::set_keep_capabilities(true)
+        .map_err(|e| InitError::Process(format!("PR_SET_KEEPCAPS: {e}")))?;
+    if setgroups_allowed {
+        sys::set_groups(&process.additional_gids).map_err(|e| {
+            InitError::Process(format!("setgroups {:?}: {e}", process.additional_gids))
+        })?;
+    } else if !process.additional_gids.is_empty() {
+        return Err(InitError::Process(
+            "additionalGids cannot be set: setgroups is denied in this user namespace".into(),
+        ));
+    }
+    sys::set_ids(process.uid, process.gid).map_err(|e| {
+        InitError::Process(format!(
+            "switch to uid {} gid {}: {e}",
+            process.uid, process.gid
+        ))
+    })?;
+    rustix::thread::set_keep_capabilities(false)
+        .map_err(|e| InitError::Process(format!("PR_SET_KEEPCAPS: {e}")))?;
+    sys::set_capabilities(caps.effective, caps.permitted, caps.inheritable)
+        .map_err(|e| InitError::Process(format!("set capabilities: {e}")))?;
+    // The kernel only lets a capability be ambient when it is permitted and inheritable;
+    // runc's own default config lists ambient capabilities without inheritable ones, and
+    // like runc we skip what cannot be raised instead of failing.
+    let ambient = caps.ambient & caps.permitted & caps.inheritable;
+    for cap in 0..=last_cap {
+        if ambient & (1u64 << cap) != 0 {
+            sys::raise_ambient_capability(cap).map_err(|e| {
+                InitError::Process(format!(
+                    "raise ambient capability {cap} (it must be permitted and inheritable): {e}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets no_new_privs when asked.
+pub fn set_no_new_privs(process: &ProcessPlan) -> Result<()> {
+    if process.no_new_privileges {
+        rustix::thread::set_no_new_privs(true)
+            .map_err(|e| InitError::Process(format!("PR_SET_NO_NEW_PRIVS: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Changes into the working directory. The lookup stays inside the container's root and
+/// follows no magic link, so a cwd like /proc/self/fd/N cannot reach a leaked host
+/// directory (CVE-2024-21626); the result is checked to be under `/` as well.
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    let fail = |e: std::io::Error| InitError::Process(format!("cwd {}: {e}", cwd.display()));
+    let root = rustix::fs::open(
+        "/",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(e.into()))?;
+    let dir = super::fs::open_in_root_with(root.as_fd(), cwd, OFlags::PATH | OFlags::DIRECTORY)
+        .map_err(fail)?;
+    rustix::process::fchdir(&dir).map_err(|e| fail(e.into()))?;
+    let now = rustix::process::getcwd(Vec::new()).map_err(|e| fail(e.into()))?;
+    if !now.to_bytes().starts_with(b"/") {
+        return Err(InitError::Process(format!(
+            "cwd {} resolves outside the container ({})",
+            cwd.display(),
+            now.to_string_lossy()
+        )));
+    }
+    Ok(())
+}
+
+/// The program to exec: `args[0]` itself when it has a slash, else the first executable
+/// match in the PATH of the process's environment (like runc's exec.LookPath).
+pub fn find_executable(process: &ProcessPlan) -> Result<CString> {
+    let name = &process.args[0];
+    let not_found = |detail: String| InitError::Exec(format!("exec {name:?}: {detail}"));
+    if name.contains('/') {
+        let path = Path::new(name);
+        check_executable(path).map_err(|e| not_found(e.to_string()))?;
+        return Ok(CString::new(name.as_bytes()).expect("checked for NUL"));
+    }
+    let path_var = process
+        .env
+        .iter()
+        .find_map(|v| v.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for dir in path_var.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let candidate = PathBuf::from(dir).join(name);
+        if check_executable(&candidate).is_ok() {
+            return Ok(CString::new(candidate.as_os_str().as_bytes()).expect("no NUL"));
+        }
+    }
+    Err(not_found("executable file not found in $PATH".into()))
+}
+
+fn check_executable(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    rustix::fs::accessat(rustix::fs::CWD, path, Access::EXEC_OK, AtFlags::EACCESS)
+        .map_err(Into::into)
+}
+
+/// The environment for exec: the configured one, plus HOME from the container's
+/// /etc/passwd (or `/`) when it is missing, as runc does.
+pub fn exec_environment(process: &ProcessPlan) -> Vec<CString> {
+    let mut env: Vec<CString> = process
+        .env
+        .iter()
+        .map(|v| CString::new(v.as_bytes()).expect("checked for NUL"))
+        .collect();
+    if !process.env.iter().any(|v| v.starts_with("HOME=")) {
+        let home = home_of(process.uid).unwrap_or_else(|| "/".into());
+        env.push(CString::new(format!("HOME={home}")).expect("no NUL"));
+    }
+    env
+}
+
+fn home_of(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(':').collect();
+        (fields.len() >= 6 && fields[2].parse::<u32>().ok()? == uid)
+            .then(|| fields[5].to_string())
+            .filter(|h| !h.is_empty())
+    })
+}
+
+/// The argument vector for exec.
+pub fn exec_arguments(process: &ProcessPlan) -> Vec<CString> {
+    process
+        .args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).expect("checked for NUL"))
+        .collect()
+}

@@ -1,0 +1,395 @@
+//! The container's root filesystem: propagation, the bind of the rootfs onto itself, every
+//! mount of the plan, /dev, masked and read-only paths, then pivot_root.
+//!
+//! Everything up to the pivot happens while `/` is still the host's (in our own mount
+//! namespace), so mount(2)'s path arguments can be `/proc/self/fd/N` of the host's procfs;
+//! every target is an fd resolved inside the rootfs.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use libc::c_ulong;
+use rustix::fs::{Mode, OFlags};
+
+use super::InitError;
+use super::fs::{fd_path, is_dir, mkdir_all_in_root, open_in_root, touch_in_root};
+use super::{CgroupMountSource, CgroupView};
+use crate::spec::mount_options::attr;
+use crate::spec::{MountKind, MountPlan, Plan};
+use crate::sys;
+
+type Result<T> = std::result::Result<T, InitError>;
+
+fn cstr(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("paths from the plan have no NUL")
+}
+
+/// Sets the propagation of `/` and binds the rootfs onto itself so it is a mount point
+/// (pivot_root needs one). Returns an fd of the rootfs mount.
+pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
+    // Shared propagation is applied to the new root after the pivot; until then nothing may
+    // propagate back to the host, so everything is made a slave (the default) or private.
+    let shared = plan.root_propagation & libc::MS_SHARED != 0;
+    let initial = if shared {
+        libc::MS_PRIVATE | libc::MS_REC
+    } else {
+        plan.root_propagation | libc::MS_REC
+    };
+    sys::mount(None, c"/", None, initial, None)
+        .map_err(|e| InitError::sys("make / private or slave", e))?;
+    let rootfs = cstr(&plan.rootfs);
+    sys::mount(
+        Some(&rootfs),
+        &rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|e| InitError::path("bind the rootfs onto itself", &plan.rootfs, e))?;
+    rustix::fs::open(
+        &plan.rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| InitError::path("open rootfs", &plan.rootfs, e.into()))
+}
+
+/// Performs one mount of the plan.
+pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, cgroups: &CgroupView) -> Result<()> {
+    let dest = &m.destination;
+    let fail = |what: &str, e: std::io::Error| {
+        InitError::Mount(format!(
+            "mounts[{}] on {}: {what}: {e}",
+            m.index,
+            m.display_destination()
+        ))
+    };
+    match &m.kind {
+        MountKind::Bind { source } => {
+            let source_is_dir = std::fs::metadata(source)
+                .map_err(|e| fail(&format!("source {}", source.display()), e))?
+                .is_dir();
+            let target = if source_is_dir {
+                mkdir_all_in_root(root, dest)
+            } else {
+                touch_in_root(root, dest)
+            }
+            .map_err(|e| fail("create mount point", e))?;
+            let mut flags = libc::MS_BIND;
+            if m.options.recursive {
+                flags |= libc::MS_REC;
+            }
+            sys::mount(Some(&cstr(source)), &fd_path(&target), None, flags, None)
+                .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
+            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
+            let remount = m.options.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
+            if remount != 0 {
+                remount_bind(&mounted, remount).map_err(|e| fail("apply bind options", e))?;
+            }
+            finish(&mounted, m).map_err(|e| fail("set propagation", e))
+        }
+        MountKind::Filesystem { fstype, source } => {
+            let target =
+                mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point", e))?;
+            let data = m.options.data_string();
+            let data = (!data.is_empty()).then(|| CString::new(data).expect("no NUL"));
+            let fstype_c = CString::new(fstype.as_str()).expect("no NUL");
+            let source_c = CString::new(source.as_str()).expect("no NUL");
+            let flags = m.options.flags & !libc::MS_REMOUNT;
+            let result = sys::mount(
+                Some(&source_c),
+                &fd_path(&target),
+                Some(&fstype_c),
+                flags,
+                data.as_deref(),
+            );
+            match result {
+                Ok(()) => {}
+                // Without its own network namespace a user namespace may not mount sysfs;
+                // runc then shows the host's /sys read-only instead.
+                Err(e) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
+                    sys::mount(
+                        Some(c"/sys"),
+                        &fd_path(&target),
+                        None,
+                        libc::MS_BIND | libc::MS_REC,
+                        None,
+                    )
+                    .map_err(|e| fail("bind /sys", e))?;
+                    let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
+                    remount_bind(&mounted, libc::MS_RDONLY | flags)
+                        .map_err(|e| fail("make /sys read-only", e))?;
+                }
+                Err(e) => return Err(fail(&format!("mount {fstype}"), e)),
+            }
+            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
+            finish(&mounted, m).map_err(|e| fail("set propagation", e))
+        }
+        MountKind::Cgroup => mount_cgroups(root, m, cgroups),
+    }
+}
+
+/// Remounts a bind mount with new per-mount flags. A user namespace may not clear flags the
+/// source mount has (they are locked), so those are kept.
+fn remount_bind(mounted: &OwnedFd, flags: c_ulong) -> std::io::Result<()> {
+    let path = fd_path(mounted);
+    let all = libc::MS_REMOUNT | libc::MS_BIND | flags;
+    match sys::mount(None, &path, None, all, None) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            let locked = locked_flags(mounted)?;
+            sys::mount(None, &path, None, all | locked, None)
+        }
+        other => other,
+    }
+}
+
+/// The per-mount flags a mount already has, as MS_* bits.
+fn locked_flags(fd: impl AsFd) -> std::io::Result<c_ulong> {
+    use rustix::fs::StatVfsMountFlags as F;
+    let st = rustix::fs::fstatvfs(fd)?;
+    let mut flags = 0;
+    for (have, ms) in [
+        (F::NOSUID, libc::MS_NOSUID),
+        (F::NODEV, libc::MS_NODEV),
+        (F::NOEXEC, libc::MS_NOEXEC),
+        (F::NOATIME, libc::MS_NOATIME),
+        (F::NODIRATIME, libc::MS_NODIRATIME),
+        (F::RELATIME, libc::MS_RELATIME),
+        (F::RDONLY, libc::MS_RDONLY),
+    ] {
+        if st.f_flag.contains(have) {
+            flags |= ms;
+        }
+    }
+    Ok(flags)
+}
+
+/// Propagation changes and recursive attributes of a mount, after it exists.
+fn finish(mounted: &OwnedFd, m: &MountPlan) -> std::io::Result<()> {
+    for propagation in &m.options.propagation {
+        sys::mount(None, &fd_path(mounted), None, *propagation, None)?;
+    }
+    if m.options.recursive_set != 0 || m.options.recursive_clear != 0 {
+        let mut clear = m.options.recursive_clear;
+        // Setting one atime mode requires clearing the whole atime field.
+        if m.options.recursive_set & attr::ATIME_MASK != 0 {
+            clear |= attr::ATIME_MASK;
+        }
+        sys::mount_setattr(
+            mounted.as_fd(),
+            c"",
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+            m.options.recursive_set,
+            clear,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+/// A `cgroup` mount: the container's own cgroups at the destination. Pure v2 gets a fresh
+/// cgroup2 mount inside a cgroup namespace and a bind of the container's directory
+/// otherwise; v1 and hybrid get a tmpfs with one bind per hierarchy, as runc lays it out.
+fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Result<()> {
+    let fail = |what: String, e: std::io::Error| {
+        InitError::Mount(format!(
+            "mounts[{}] on {}: {what}: {e}",
+            m.index,
+            m.display_destination()
+        ))
+    };
+    let dest = &m.destination;
+    let readonly = m.options.flags & libc::MS_RDONLY;
+    let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    match view {
+        CgroupView::Unified { source, fresh } => {
+            let target =
+                mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point".into(), e))?;
+            if *fresh {
+                sys::mount(
+                    Some(c"cgroup2"),
+                    &fd_path(&target),
+                    Some(c"cgroup2"),
+                    base | readonly,
+                    None,
+                )
+                .map_err(|e| fail("mount cgroup2".into(), e))?;
+            } else {
+                bind_cgroup_dir(root, dest, source, base | readonly)
+                    .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
+            }
+        }
+        CgroupView::Hierarchies(list) => {
+            let target =
+                mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point".into(), e))?;
+            sys::mount(
+                Some(c"tmpfs"),
+                &fd_path(&target),
+                Some(c"tmpfs"),
+                base,
+                Some(c"mode=755"),
+            )
+            .map_err(|e| fail("mount tmpfs".into(), e))?;
+            for source in list {
+                let sub = dest.join(&source.name);
+                bind_cgroup_dir(root, &sub, source, base | readonly)
+                    .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
+                let dir = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
+                for alias in &source.aliases {
+                    match rustix::fs::symlinkat(source.name.as_str(), &dir, alias.as_str()) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(fail(format!("symlink {alias}"), e.into())),
+                    }
+                }
+            }
+            if readonly != 0 {
+                let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
+                remount_bind(&mounted, base | readonly)
+                    .map_err(|e| fail("make read-only".into(), e))?;
+            }
+        }
+        CgroupView::None => {
+            return Err(InitError::Mount(format!(
+                "mounts[{}] on {}: the host has no cgroup hierarchy to show",
+                m.index,
+                m.display_destination()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn bind_cgroup_dir(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    source: &CgroupMountSource,
+    flags: c_ulong,
+) -> std::io::Result<()> {
+    let target = mkdir_all_in_root(root, dest)?;
+    sys::mount(
+        Some(&cstr(&source.host_dir)),
+        &fd_path(&target),
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
+    let mounted = open_in_root(root, dest)?;
+    remount_bind(&mounted, flags)
+}
+
+/// Masks a path: a directory gets an empty read-only tmpfs, anything else a bind of the
+/// host's /dev/null (opened and verified by the caller; never the container's own, which
+/// the container could have replaced with a symlink: CVE-2025-31133).
+pub fn mask_path(root: BorrowedFd<'_>, path: &Path, dev_null: &OwnedFd) -> Result<()> {
+    let fail = |e: std::io::Error| InitError::Mount(format!("mask /{}: {e}", path.display()));
+    let target = match open_in_root(root, path) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(fail(e)),
+    };
+    if is_dir(&target).map_err(fail)? {
+        sys::mount(
+            Some(c"tmpfs"),
+            &fd_path(&target),
+            Some(c"tmpfs"),
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some(c"size=0"),
+        )
+        .map_err(fail)
+    } else {
+        sys::mount(
+            Some(&fd_path(dev_null)),
+            &fd_path(&target),
+            None,
+            libc::MS_BIND,
+            None,
+        )
+        .map_err(fail)
+    }
+}
+
+/// Makes a path read-only: a bind of itself, remounted read-only.
+pub fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
+    let fail =
+        |e: std::io::Error| InitError::Mount(format!("make /{} read-only: {e}", path.display()));
+    let target = match open_in_root(root, path) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+        Err(e) => return Err(fail(e)),
+    };
+    let target_path = fd_path(&target);
+    sys::mount(
+        Some(&target_path),
+        &target_path,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(fail)?;
+    let mounted = open_in_root(root, path).map_err(fail)?;
+    make_readonly(&mounted).map_err(fail)
+}
+
+/// Remounts a mount read-only, keeping the flags it has.
+fn make_readonly(mounted: &OwnedFd) -> std::io::Result<()> {
+    remount_bind(mounted, libc::MS_RDONLY | locked_flags(mounted)?)
+}
+
+/// Opens the host's /dev/null and checks that it really is the null device (char 1:3).
+pub fn open_dev_null() -> Result<OwnedFd> {
+    let fd = rustix::fs::open(
+        "/dev/null",
+        OFlags::PATH | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+    )
+    .map_err(|e| InitError::path("open", Path::new("/dev/null"), e.into()))?;
+    let st = rustix::fs::fstat(&fd)
+        .map_err(|e| InitError::path("stat", Path::new("/dev/null"), e.into()))?;
+    let is_char =
+        rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::CharacterDevice;
+    if !is_char || rustix::fs::major(st.st_rdev) != 1 || rustix::fs::minor(st.st_rdev) != 3 {
+        return Err(InitError::Mount(
+            "/dev/null is not the null device (char 1:3)".into(),
+        ));
+    }
+    Ok(fd)
+}
+
+/// pivot_root into the rootfs and detach the old root.
+pub fn pivot_root(root: &OwnedFd) -> Result<()> {
+    rustix::process::fchdir(root).map_err(|e| InitError::sys("fchdir rootfs", e.into()))?;
+    rustix::process::pivot_root(".", ".").map_err(|e| InitError::sys("pivot_root", e.into()))?;
+    // The old root now sits on top of the new one. Make it a slave first, so that its
+    // unmount does not propagate to the host's mounts.
+    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
+        .map_err(|e| InitError::sys("make old root a slave", e))?;
+    rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
+        .map_err(|e| InitError::sys("detach old root", e.into()))?;
+    rustix::process::chdir("/").map_err(|e| InitError::sys("chdir /", e.into()))
+}
+
+/// --no-pivot: move the rootfs over / and chroot into it (for ramdisk hosts where
+/// pivot_root is impossible).
+pub fn move_root(root: &OwnedFd) -> Result<()> {
+    rustix::process::fchdir(root).map_err(|e| InitError::sys("fchdir rootfs", e.into()))?;
+    sys::mount(Some(c"."), c"/", None, libc::MS_MOVE, None)
+        .map_err(|e| InitError::sys("move rootfs to /", e))?;
+    rustix::process::chroot(".").map_err(|e| InitError::sys("chroot", e.into()))?;
+    rustix::process::chdir("/").map_err(|e| InitError::sys("chdir /", e.into()))
+}
+
+/// After the pivot: `/` read-only if asked, and its final propagation.
+pub fn finish_root(plan: &Plan) -> Result<()> {
+    if plan.root_readonly {
+        let root = rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| InitError::sys("open /", e.into()))?;
+        make_readonly(&root).map_err(|e| InitError::sys("make / read-only", e))?;
+    }
+    if plan.root_propagation & libc::MS_SHARED != 0 {
+        sys::mount(None, c"/", None, plan.root_propagation, None)
+            .map_err(|e| InitError::sys("make / shared", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! `create` and `run`: plan, reserve the state directory, make the cgroup, spawn the init,
+//! drive it through setup (hooks in between), record the container.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use crate::cgroup::ContainerCgroup;
+use crate::error::{Error, Result};
+use crate::hooks::{HookKind, SpecState, run_hooks};
+use crate::spawn::{SpawnOptions, Spawned, spawn_init};
+use crate::spec::{self, NamespaceKind, Plan};
+use crate::state::{self, ContainerDir, OCI_VERSION, Record, StateRoot, Status};
+use crate::sync::Message;
+
+/// Options of `create` (and `run`) besides the bundle.
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    pub pid_file: Option<PathBuf>,
+    /// A connected console socket (the caller connects to `--console-socket`).
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+}
+
+/// A container whose init is set up and waiting.
+pub struct Created {
+    pub record: Record,
+    pub dir: ContainerDir,
+    pub cgroup: ContainerCgroup,
+    pub spawned: Spawned,
+}
+
+/// Reads and plans `<bundle>/config.json` for container `id`.
+pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Plan)> {
+    let bundle = std::path::absolute(bundle).map_err(|e| Error::path("resolve", bundle, e))?;
+    let config = spec::load_config(&bundle)?;
+    let plan = spec::plan(id, &bundle, &config)?;
+    if !plan.namespaces.has(NamespaceKind::Mount) {
+        return Err(Error::invalid(
+            "linux.namespaces",
+            "a mount namespace is required to set up the root filesystem",
+        ));
+    }
+    Ok((config, plan))
+}
+
+/// Creates a container up to the point where its init waits for `start` (fifo) or, with
+/// `sync_start`, for a Start message from this process.
+pub fn create_container(
+    root: &StateRoot,
+    id: &str,
+    bundle: &Path,
+    options: CreateOptions,
+    sync_start: bool,
+) -> Result<Created> {
+    let (config, plan) = load_plan(id, bundle)?;
+    if plan.process.terminal && options.console_socket.is_none() {
+        return Err(Error::invalid(
+            "process.terminal",
+            "a terminal was requested: pass --console-socket (or run in the foreground)",
+        ));
+    }
+    let dir = root.create(id)?;
+    // From here on, a failure must remove what was made: the guard does it on drop.
+    let mut undo = Undo {
+        dir: Some(dir),
+        cgroup: None,
+    };
+    let cgroup = ContainerCgroup::create(&plan)?;
+    let cgroup = &*undo.cgroup.insert(cgroup);
+    let dir = undo.dir.as_ref().expect("set above");
+    let fifo = (!sync_start).then(|| dir.fifo_path());
+    if let Some(fifo) = &fifo {
+        state::make_fifo(fifo)?;
+    }
+    let options_pid_file = options.pid_file.clone();
+    let mut spawned = spawn_init(
+        &plan,
+        SpawnOptions {
+            fifo: fifo.as_deref(),
+            console_socket: options.console_socket,
+            preserve_fds: options.preserve_fds,
+            no_pivot: options.no_pivot,
+            no_new_keyring: options.no_new_keyring,
+            cgroup_view: cgroup.view(plan.namespaces.is_new(NamespaceKind::Cgroup)),
+            last_cap: spec::last_cap(),
+        },
+        cgroup,
+    )?;
+    drive_setup(&plan, &spawned)?;
+
+    let start_time = state::proc_stat(spawned.pid)
+        .map(|s| s.start_time)
+        .ok_or_else(|| Error::Init("the container init vanished after setup".into()))?;
+    let record = Record {
+        oci_version: OCI_VERSION.to_string(),
+        id: id.to_string(),
+        pid: spawned.pid,
+        pid_start_time: start_time,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: state::rfc3339_now(),
+        annotations: plan.annotations.clone(),
+        cgroup: cgroup.to_record(),
+        config,
+    };
+    dir.save(&record)?;
+    if let Some(pid_file) = &options_pid_file {
+        state::write_pid_file(pid_file, spawned.pid)?;
+    }
+    spawned.disarm();
+    let (dir, cgroup) = undo.disarm();
+    Ok(Created {
+        record,
+        dir,
+        cgroup,
+        spawned,
+    })
+}
+
+/// Answers the init's requests until it reports ready.
+fn drive_setup(plan: &Plan, spawned: &Spawned) -> Result<()> {
+    loop {
+        match spawned.sync.recv()? {
+            Some((Message::RunHooks, _)) => {
+                let state = SpecState::new(
+                    &plan.id,
+                    Status::Creating,
+                    spawned.pid,
+                    &plan.bundle,
+                    &plan.annotations,
+                )
+                .to_json();
+                if let Some(hooks) = plan.hooks.prestart() {
+                    run_hooks(HookKind::Prestart, hooks, &state)?;
+                }
+                if let Some(hooks) = plan.hooks.create_runtime() {
+                    run_hooks(HookKind::CreateRuntime, hooks, &state)?;
+                }
+                spawned.sync.send(&Message::Continue)?;
+            }
+            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::Error(text), _)) => return Err(Error::Init(text)),
+            Some((other, _)) => {
+                return Err(Error::Init(format!(
+                    "unexpected {other:?} from the container init"
+                )));
+            }
+            None => {
+                return Err(Error::Init(
+                    "the container init exited during setup without a message".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Removes what a failed create made.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroup: Option<ContainerCgroup>,
+}
+
+impl Undo {
+    fn disarm(mut self) -> (ContainerDir, ContainerCgroup) {
+        (
+            self.dir.take().expect("dir is set"),
+            self.cgroup.take().expect("cgroup is set"),
+        )
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        // The init (if any) is killed and reaped by Spawned's own drop, which runs first.
+        if let Some(cgroup) = self.cgroup.take()
+            && let Err(e) = cgroup.destroy()
+        {
+            log::warn!("cleanup after failed create: {e}");
+        }
+        if let Some(dir) = self.dir.take()
+            && let Err(e) = dir.remove()
+        {
+            log::warn!("cleanup after failed create: {e}");
+        }
+    }
+}

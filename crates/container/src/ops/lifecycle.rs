@@ -1,0 +1,296 @@
+//! start, state, kill, delete and list. Each reads the record, asks the kernel for the
+//! truth (is the init alive, is it frozen) and acts under the container's lock.
+
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+use serde::Serialize;
+
+use crate::cgroup::ContainerCgroup;
+use crate::error::{Error, Result};
+use crate::hooks::{HookKind, SpecState, run_hooks_warning};
+use crate::state::{ContainerDir, EXEC_FIFO, Record, StateRoot, Status};
+
+/// The status of a recorded container, read from the kernel.
+pub fn status_of(record: &Record, dir: &Path) -> Status {
+    if !record.init_alive() {
+        return Status::Stopped;
+    }
+    if dir.join(EXEC_FIFO).exists() {
+        return Status::Created;
+    }
+    if ContainerCgroup::from_record(&record.cgroup).is_ok_and(|c| c.is_frozen()) {
+        return Status::Paused;
+    }
+    Status::Running
+}
+
+/// What `state` prints (the runtime-spec state plus runc's extra fields).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateOutput {
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: std::path::PathBuf,
+    pub rootfs: std::path::PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "std::collections::HashMap::is_empty")]
+    pub annotations: std::collections::HashMap<String, String>,
+}
+
+impl StateOutput {
+    fn new(record: &Record, status: Status) -> Self {
+        StateOutput {
+            oci_version: record.oci_version.clone(),
+            id: record.id.clone(),
+            pid: if status == Status::Stopped {
+                0
+            } else {
+                record.pid
+            },
+            status,
+            bundle: record.bundle.clone(),
+            rootfs: record.rootfs.clone(),
+            created: record.created.clone(),
+            owner: String::new(),
+            annotations: record.annotations.clone(),
+        }
+    }
+}
+
+/// Reads a container's record without taking its lock (state and list must not wait for a
+/// long operation such as a create in progress).
+fn read_record(root: &StateRoot, id: &str) -> Result<Option<Record>> {
+    crate::spec::validate_id(id)?;
+    let path = root.path().join(id);
+    if !path.is_dir() {
+        return Err(Error::NotFound(id.to_string()));
+    }
+    let file = path.join(crate::state::STATE_FILE);
+    match std::fs::read(&file) {
+        Ok(data) => crate::spec::parse(&file, &data).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::path("read", &file, e)),
+    }
+}
+
+/// `state ID`.
+pub fn state(root: &StateRoot, id: &str) -> Result<StateOutput> {
+    match read_record(root, id)? {
+        Some(record) => {
+            let status = status_of(&record, &root.path().join(id));
+            Ok(StateOutput::new(&record, status))
+        }
+        None => Err(Error::WrongStatus {
+            id: id.to_string(),
+            status: Status::Creating.to_string(),
+            message: "it is still being created".into(),
+        }),
+    }
+}
+
+/// `list`: every container under the root, skipping ones still being created.
+pub fn list(root: &StateRoot) -> Result<Vec<StateOutput>> {
+    let mut out = Vec::new();
+    for id in root.ids()? {
+        if let Ok(Some(record)) = read_record(root, &id) {
+            let status = status_of(&record, &root.path().join(&id));
+            out.push(StateOutput::new(&record, status));
+        }
+    }
+    Ok(out)
+}
+
+fn load_locked(root: &StateRoot, id: &str) -> Result<(ContainerDir, Option<Record>)> {
+    let dir = root.open(id)?;
+    let record = dir.load()?;
+    Ok((dir, record))
+}
+
+fn wrong(id: &str, status: Status, message: &str) -> Error {
+    Error::WrongStatus {
+        id: id.to_string(),
+        status: status.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// A pidfd of the container's init, checked to be the recorded process (not a recycled
+/// pid): after pidfd_open the identity cannot change any more, so it is checked once after.
+fn init_pidfd(record: &Record) -> Option<OwnedFd> {
+    let pid = Pid::from_raw(record.pid)?;
+    let fd = pidfd_open(pid, PidfdFlags::empty()).ok()?;
+    record.init_alive().then_some(fd)
+}
+
+/// `start ID`: releases the init through the exec fifo, then runs the poststart hooks.
+pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
+    let (dir, record) = load_locked(root, id)?;
+    let record = record.ok_or_else(|| wrong(id, Status::Creating, "cannot start it yet"))?;
+    match status_of(&record, &dir.path) {
+        Status::Created => {}
+        Status::Stopped => {
+            return Err(wrong(
+                id,
+                Status::Stopped,
+                "cannot start a stopped container",
+            ));
+        }
+        other => return Err(wrong(id, other, "it was already started")),
+    }
+    let fifo_path = dir.fifo_path();
+    // The init holds the read end; with no reader, opening for write fails with ENXIO
+    // instead of blocking.
+    let fifo = rustix::fs::open(
+        &fifo_path,
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        rustix::io::Errno::NXIO => wrong(id, Status::Stopped, "its init is gone"),
+        e => Error::path("open exec fifo", &fifo_path, e.into()),
+    })?;
+    std::fs::remove_file(&fifo_path).map_err(|e| Error::path("remove exec fifo", &fifo_path, e))?;
+    rustix::io::write(&fifo, b"0")
+        .map_err(|e| Error::path("write exec fifo", &fifo_path, e.into()))?;
+    drop(fifo);
+    let hooks = record
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = SpecState::new(
+        id,
+        Status::Running,
+        record.pid,
+        &record.bundle,
+        &record.annotations,
+    );
+    Ok(run_hooks_warning(
+        HookKind::Poststart,
+        &hooks,
+        &state.to_json(),
+    ))
+}
+
+/// `kill ID SIGNAL [--all]`.
+pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
+    let (dir, record) = load_locked(root, id)?;
+    let record = record.ok_or_else(|| wrong(id, Status::Creating, "cannot signal it yet"))?;
+    let status = status_of(&record, &dir.path);
+    let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
+    if all {
+        cgroup.signal_all(signal)?;
+        return Ok(());
+    }
+    if status == Status::Stopped {
+        return Err(wrong(id, status, "container not running"));
+    }
+    let pidfd =
+        init_pidfd(&record).ok_or_else(|| wrong(id, Status::Stopped, "container not running"))?;
+    let sig =
+        Signal::from_named_raw(signal).ok_or_else(|| Error::InvalidSignal(signal.to_string()))?;
+    pidfd_send_signal(&pidfd, sig).map_err(|e| Error::sys(format!("send signal {signal}"), e))?;
+    // A frozen process cannot die; let SIGKILL take effect.
+    if status == Status::Paused && signal == libc::SIGKILL {
+        cgroup.thaw()?;
+    }
+    Ok(())
+}
+
+/// `delete ID [--force]`: removes a stopped (or created) container; with `force`, kills a
+/// running one first. Returns the warnings of poststop hooks.
+pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
+    let (dir, record) = load_locked(root, id)?;
+    let Some(record) = record else {
+        // No record: a create died before writing it. Only the directory is left.
+        dir.remove()?;
+        return Ok(Vec::new());
+    };
+    let status = status_of(&record, &dir.path);
+    let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&record, &cgroup)?,
+        Status::Running | Status::Paused | Status::Creating if force => {
+            kill_and_wait(&record, &cgroup)?
+        }
+        other => {
+            return Err(wrong(
+                id,
+                other,
+                "cannot delete a running container: stop it first or use --force",
+            ));
+        }
+    }
+    cgroup.destroy()?;
+    dir.remove()?;
+    let hooks = record
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststop().clone())
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = SpecState::new(
+        id,
+        Status::Stopped,
+        record.pid,
+        &record.bundle,
+        &record.annotations,
+    );
+    Ok(run_hooks_warning(
+        HookKind::Poststop,
+        &hooks,
+        &state.to_json(),
+    ))
+}
+
+/// SIGKILL to every process of the container, and wait for the init to be gone.
+fn kill_and_wait(record: &Record, cgroup: &ContainerCgroup) -> Result<()> {
+    let pidfd = init_pidfd(record);
+    if let Some(fd) = &pidfd {
+        let _ = pidfd_send_signal(fd, Signal::KILL);
+    }
+    cgroup.signal_all(libc::SIGKILL)?;
+    cgroup.thaw()?;
+    if let Some(fd) = pidfd {
+        wait_exit(&fd, Duration::from_secs(10))?;
+    }
+    Ok(())
+}
+
+/// Waits until the process of a pidfd has exited (it may still be an unreaped zombie).
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> Result<()> {
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as i64,
+        tv_nsec: timeout.subsec_nanos() as i64,
+    };
+    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
+    loop {
+        match poll(&mut fds, Some(&ts)) {
+            Ok(0) => {
+                return Err(Error::sys(
+                    "wait for the container to exit",
+                    std::io::Error::from_raw_os_error(libc::ETIMEDOUT),
+                ));
+            }
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::sys("poll pidfd", e)),
+        }
+    }
+}

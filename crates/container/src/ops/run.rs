@@ -1,0 +1,150 @@
+//! `run`: create and start in one process, then (in the foreground) forward signals to the
+//! container's process, wait for it, and delete the container.
+//!
+//! Every signal is blocked from before the fork until the end, and waited for with
+//! sigwaitinfo, so the init's SIGCHLD can never be lost however early it exits.
+
+use std::path::Path;
+
+use rustix::process::{Pid, Signal, WaitOptions, pidfd_send_signal};
+
+use super::create::{CreateOptions, create_container};
+use super::lifecycle;
+use crate::error::{Error, Result};
+use crate::hooks::{HookKind, SpecState, run_hooks_warning};
+use crate::state::{StateRoot, Status};
+use crate::sync::Message;
+use crate::sys;
+
+/// What `run` does after the process started.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    pub detach: bool,
+    /// Keep the container's state after it exits (runc's --keep).
+    pub keep: bool,
+}
+
+/// The result of a foreground run.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The container process's exit code (128+signal when killed by a signal).
+    pub exit_code: i32,
+    /// Warnings of poststart and poststop hooks.
+    pub warnings: Vec<Error>,
+}
+
+/// Runs a container. In the foreground this returns when the container's process exits.
+pub fn run(
+    root: &StateRoot,
+    id: &str,
+    bundle: &Path,
+    create: CreateOptions,
+    options: RunOptions,
+) -> Result<RunOutcome> {
+    let created = create_container(root, id, bundle, create, true)?;
+    let super::create::Created {
+        record,
+        dir,
+        cgroup,
+        mut spawned,
+    } = created;
+    if !options.detach {
+        // Without a pid namespace the container's orphans would otherwise escape us.
+        let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+    }
+    // Let the others (state, kill) see and act on the container from now on.
+    drop(dir);
+    let pid = spawned.pid;
+    let start = spawned.sync.send(&Message::Start).and_then(|()| {
+        // The sync socket is close-on-exec: EOF means the exec happened.
+        match spawned.sync.recv()? {
+            None => Ok(()),
+            Some((Message::Error(text), _)) => Err(Error::Init(text)),
+            Some((other, _)) => Err(Error::Init(format!("unexpected {other:?} at start"))),
+        }
+    });
+    if let Err(e) = start {
+        drop(spawned);
+        let _ = cgroup.destroy();
+        let _ = root.open(id).and_then(|d| d.remove());
+        return Err(e);
+    }
+    spawned.disarm();
+    let mut warnings = Vec::new();
+    if let Some(hooks) = record
+        .config
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+    {
+        let state = SpecState::new(
+            id,
+            Status::Running,
+            pid,
+            &record.bundle,
+            &record.annotations,
+        );
+        warnings.extend(run_hooks_warning(
+            HookKind::Poststart,
+            &hooks,
+            &state.to_json(),
+        ));
+    }
+    if options.detach {
+        sys::restore_signal_mask(&spawned.signal_mask).map_err(|e| Error::sys("sigprocmask", e))?;
+        return Ok(RunOutcome {
+            exit_code: 0,
+            warnings,
+        });
+    }
+    let exit_code = wait_forwarding_signals(pid, &spawned.pidfd)?;
+    if !options.keep {
+        warnings.extend(lifecycle::delete(root, id, true)?);
+    }
+    Ok(RunOutcome {
+        exit_code,
+        warnings,
+    })
+}
+
+/// Forwards every signal we receive to the process and returns its exit code once it
+/// exits. Other children (orphans we reap as subreaper) are reaped and ignored.
+pub fn wait_forwarding_signals(pid: i32, pidfd: &std::os::fd::OwnedFd) -> Result<i32> {
+    loop {
+        if let Some(code) = reap(pid)? {
+            return Ok(code);
+        }
+        let Some(signal) = sys::wait_for_signal(None).map_err(|e| Error::sys("sigwaitinfo", e))?
+        else {
+            continue;
+        };
+        if signal == libc::SIGCHLD {
+            continue;
+        }
+        if let Some(sig) = Signal::from_named_raw(signal) {
+            let _ = pidfd_send_signal(pidfd, sig);
+        }
+    }
+}
+
+/// Reaps every exited child; returns the exit code of `pid` if it was among them.
+fn reap(pid: i32) -> Result<Option<i32>> {
+    loop {
+        match rustix::process::wait(WaitOptions::NOHANG) {
+            Ok(Some((reaped, status))) => {
+                if reaped == Pid::from_raw(pid).expect("positive pid") {
+                    let code = match (status.exit_status(), status.terminating_signal()) {
+                        (Some(code), _) => code,
+                        (None, Some(sig)) => 128 + sig,
+                        _ => 255,
+                    };
+                    return Ok(Some(code));
+                }
+            }
+            Ok(None) => return Ok(None),
+            Err(rustix::io::Errno::CHILD) => return Ok(None),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(Error::sys("wait", e)),
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! The parent side of starting a container: prepare the namespaces that must exist before
+//! the fork, clone the init with all namespace flags at once, then place it (id maps,
+//! cgroups) and let it go.
+
+use std::fs;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{Mode, OFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
+
+use crate::error::{Error, Result};
+use crate::init::{CgroupView, InitContext, StartSignal, child_main};
+use crate::spec::{IdMapping, NamespaceKind, Plan, TimeOffsets};
+use crate::sync::{Message, SyncSocket};
+use crate::sys::{self, Forked, SignalMask};
+
+/// How the new init is placed into its cgroups.
+pub trait CgroupPlacement {
+    /// An fd of the container's cgroup v2 directory for CLONE_INTO_CGROUP, if any.
+    fn clone_into(&self) -> Option<BorrowedFd<'_>>;
+    /// Moves `pid` into every cgroup it is not in yet (the v1 hierarchies, and v2 when
+    /// `cloned_into` is false).
+    fn attach(&self, pid: i32, cloned_into: bool) -> Result<()>;
+}
+
+/// What the caller chooses about a new init.
+pub struct SpawnOptions<'a> {
+    /// The exec fifo (`create`) or None (`run`: started over the sync socket).
+    pub fifo: Option<&'a Path>,
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub cgroup_view: CgroupView,
+    pub last_cap: u32,
+}
+
+/// A running init that has not reported ready yet. Killed and reaped on drop unless
+/// [`Spawned::release`] is called.
+pub struct Spawned {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub sync: SyncSocket,
+    /// The runtime's signal mask from before the spawn (all signals are blocked now).
+    pub signal_mask: SignalMask,
+    armed: bool,
+}
+
+impl Spawned {
+    /// Leaves the process running when this value is dropped.
+    pub fn disarm(&mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        if self.armed {
+            kill_and_reap(self.pid, &self.pidfd);
+        }
+    }
+}
+
+/// Sends SIGKILL through the pidfd and reaps the child.
+pub fn kill_and_reap(pid: i32, pidfd: &OwnedFd) {
+    let _ = pidfd_send_signal(pidfd, Signal::KILL);
+    if let Some(pid) = Pid::from_raw(pid) {
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+    }
+}
+
+/// Forks the init of `plan` and performs the placement steps (until the init reports the
+/// next step itself: RunHooks, Ready or an error).
+pub fn spawn_init(
+    plan: &Plan,
+    options: SpawnOptions<'_>,
+    cgroups: &dyn CgroupPlacement,
+) -> Result<Spawned> {
+    let (parent_sync, child_sync) = SyncSocket::pair()?;
+    // The init's end of the fifo: O_RDWR so that opening never blocks; it then blocks in
+    // read() until `start` writes.
+    let fifo = match options.fifo {
+        Some(path) => Some(
+            rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::path("open exec fifo", path, e.into()))?,
+        ),
+        None => None,
+    };
+    let staged = plan.namespaces.joined(NamespaceKind::User).is_some()
+        || (plan.namespaces.is_new(NamespaceKind::User)
+            && plan
+                .namespaces
+                .join
+                .iter()
+                .any(|(k, _)| !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)));
+
+    let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
+    let restore = ParentNamespaces::enter(plan)?;
+    let flags = if staged {
+        0
+    } else {
+        plan.namespaces.new_flags()
+            & !(NamespaceKind::Cgroup.clone_flag() | NamespaceKind::Time.clone_flag())
+    };
+    let into = cgroups.clone_into();
+    let forked = match sys::clone3(flags, into) {
+        Ok(f) => f,
+        // CLONE_INTO_CGROUP may be refused (e.g. an older kernel); attach afterwards.
+        Err(e) if into.is_some() && e.raw_os_error() == Some(libc::EINVAL) => {
+            sys::clone3(flags, None).map_err(|e| Error::sys("clone3", e))?
+        }
+        Err(e) => {
+            restore.leave()?;
+            let _ = sys::restore_signal_mask(&signal_mask);
+            return Err(Error::sys(format!("clone3 (flags {flags:#x})"), e));
+        }
+    };
+    let (pid, pidfd) = match forked {
+        Forked::Child => {
+            drop(parent_sync);
+            let ctx = InitContext {
+                plan,
+                start: match fifo {
+                    Some(fd) => StartSignal::Fifo(fd),
+                    None => StartSignal::Sync,
+                },
+                console_socket: options.console_socket,
+                preserve_fds: options.preserve_fds,
+                no_pivot: options.no_pivot,
+                no_new_keyring: options.no_new_keyring,
+                cgroups: options.cgroup_view,
+                last_cap: options.last_cap,
+                staged,
+                signal_mask: &signal_mask,
+            };
+            child_main(&ctx, &child_sync)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    let cloned_into = into.is_some();
+    drop(child_sync);
+    drop(fifo);
+    let mut spawned = Spawned {
+        pid,
+        pidfd,
+        sync: parent_sync,
+        signal_mask,
+        armed: true,
+    };
+    restore.leave()?;
+
+    if staged {
+        place_staged(plan, &mut spawned, cgroups, cloned_into)?;
+    } else {
+        if plan.namespaces.is_new(NamespaceKind::User) {
+            write_id_maps(pid, plan)?;
+        }
+        cgroups.attach(pid, cloned_into)?;
+        spawned.sync.send(&Message::Continue)?;
+    }
+    Ok(spawned)
+}
+
+/// The staged conversation: id maps for the first child, then the pid of the real init.
+fn place_staged(
+    plan: &Plan,
+    spawned: &mut Spawned,
+    cgroups: &dyn CgroupPlacement,
+    cloned_into: bool,
+) -> Result<()> {
+    let first = spawned.pid;
+    loop {
+        match spawned.sync.recv()? {
+            Some((Message::NeedIdMaps, _)) => {
+                write_id_maps(first, plan)?;
+                spawned.sync.send(&Message::Continue)?;
+            }
+            Some((Message::InitPid(pid), _)) => {
+                if pid != first {
+                    // The first child forked the init as our child (CLONE_PARENT) and exits.
+                    if let Some(p) = Pid::from_raw(first) {
+                        let _ = rustix::process::waitpid(
+                            Some(p),
+                            rustix::process::WaitOptions::empty(),
+                        );
+                    }
+                    let p = Pid::from_raw(pid)
+                        .ok_or_else(|| Error::Init(format!("invalid init pid {pid}")))?;
+                    spawned.pidfd = pidfd_open(p, PidfdFlags::empty())
+                        .map_err(|e| Error::sys("pidfd_open of the init", e))?;
+                    spawned.pid = pid;
+                }
+                cgroups.attach(spawned.pid, cloned_into)?;
+                spawned.sync.send(&Message::Continue)?;
+                return Ok(());
+            }
+            Some((Message::Error(text), _)) => return Err(Error::Init(text)),
+            Some((other, _)) => {
+                return Err(Error::Init(format!(
+                    "unexpected {other:?} while preparing namespaces"
+                )));
+            }
+            None => {
+                return Err(Error::Init(
+                    "the container init exited while preparing its namespaces".into(),
+                ));
+            }
+        }
+    }
+}
+
+/// Writes the uid and gid maps of a child's new user namespace.
+fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
+    let render = |maps: &[IdMapping]| {
+        maps.iter()
+            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+            .collect::<String>()
+    };
+    for (file, maps) in [
+        ("uid_map", &plan.uid_mappings),
+        ("gid_map", &plan.gid_mappings),
+    ] {
+        let path = format!("/proc/{pid}/{file}");
+        fs::write(&path, render(maps)).map_err(|e| Error::path("write", path, e))?;
+    }
+    Ok(())
+}
+
+/// Namespaces the runtime itself enters before the fork because they only take effect for
+/// children (pid, time), and how to get back out afterwards.
+struct ParentNamespaces {
+    saved: Vec<(OwnedFd, u64)>,
+}
+
+impl ParentNamespaces {
+    fn enter(plan: &Plan) -> Result<Self> {
+        let mut saved = Vec::new();
+        for kind in [NamespaceKind::Pid, NamespaceKind::Time] {
+            let joined = plan.namespaces.joined(kind);
+            let new_time = kind == NamespaceKind::Time && plan.namespaces.is_new(kind);
+            if joined.is_none() && !new_time {
+                continue;
+            }
+            let own = format!("/proc/self/ns/{}", kind.proc_name());
+            let own_fd = rustix::fs::open(&own, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                .map_err(|e| Error::path("open", &own, e.into()))?;
+            saved.push((own_fd, kind.clone_flag()));
+            if let Some(path) = joined {
+                let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                    .map_err(|e| Error::path("open namespace", path, e.into()))?;
+                sys::set_namespace(fd.as_fd(), kind.clone_flag())
+                    .map_err(|e| Error::path("join namespace", path, e))?;
+            } else {
+                sys::unshare(kind.clone_flag())
+                    .map_err(|e| Error::sys("unshare time namespace", e))?;
+                if let Some(offsets) = plan.time_offsets {
+                    write_time_offsets(&offsets)?;
+                }
+            }
+        }
+        Ok(ParentNamespaces { saved })
+    }
+
+    fn leave(self) -> Result<()> {
+        for (fd, flag) in self.saved {
+            sys::set_namespace(fd.as_fd(), flag)
+                .map_err(|e| Error::sys("return to the runtime's namespace", e))?;
+        }
+        Ok(())
+    }
+}
+
+fn write_time_offsets(offsets: &TimeOffsets) -> Result<()> {
+    let text = format!(
+        "monotonic {} {}\nboottime {} {}\n",
+        offsets.monotonic.0, offsets.monotonic.1, offsets.boottime.0, offsets.boottime.1
+    );
+    fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| Error::path("write", "/proc/self/timens_offsets", e))
+}

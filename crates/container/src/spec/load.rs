@@ -1,0 +1,108 @@
+//! Reading config.json and process.json into oci-spec types, with errors that name the file
+//! and the field (`config.json: process.args[0]: invalid type: integer, expected a string`).
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Process, Spec};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// The name of the configuration file inside a bundle.
+pub const CONFIG_FILE: &str = "config.json";
+
+/// Reads `<bundle>/config.json`.
+pub fn load_config(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join(CONFIG_FILE);
+    let data = read(&path, "the bundle has no config.json (check --bundle)")?;
+    parse(&path, &data)
+}
+
+/// Reads a runtime-spec `process` object, as `exec --process FILE` takes it.
+pub fn load_process(path: &Path) -> Result<Process> {
+    let data = if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Error::path("read", "<stdin>", e))?;
+        buf
+    } else {
+        read(path, "no such process file")?
+    };
+    parse(path, &data)
+}
+
+fn read(path: &Path, missing: &str) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::Config {
+                path: path.to_path_buf(),
+                message: missing.to_string(),
+            }
+        } else {
+            Error::path("read", path, e)
+        }
+    })
+}
+
+/// Parses JSON into `T`, naming the JSON path of the first error.
+pub fn parse<T: DeserializeOwned>(path: &Path, data: &[u8]) -> Result<T> {
+    let mut de = serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let message = if field.is_empty() || field == "." {
+            inner.to_string()
+        } else {
+            format!("{field}: {inner}")
+        };
+        Error::Config {
+            path: PathBuf::from(path),
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_field_of_a_type_error() {
+        let err = parse::<Spec>(
+            Path::new("b/config.json"),
+            br#"{"ociVersion":"1.0.2","process":{"cwd":"/","user":{"uid":0,"gid":0},"args":[1]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("b/config.json: process.args[0]"), "{err}");
+    }
+
+    #[test]
+    fn names_an_unknown_namespace_type() {
+        let err = parse::<Spec>(
+            Path::new("config.json"),
+            br#"{"ociVersion":"1.0.2","linux":{"namespaces":[{"type":"pid"},{"type":"bogus"}]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("linux.namespaces[1].type"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn reports_malformed_json_with_position() {
+        let err = parse::<Spec>(Path::new("config.json"), b"{\"ociVersion\": ")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn missing_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load_config(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("config.json"), "{err}");
+        assert!(err.contains("--bundle"), "{err}");
+    }
+}

@@ -1,0 +1,368 @@
+//! A container's state directory, `<root>/<id>/`: `state.json` (written by atomic rename),
+//! `exec.fifo` while the container is created but not started, and an flock on the directory
+//! that serializes operations on one container.
+//!
+//! The status is never stored: it is read from the kernel (is the init alive, is it the same
+//! process, is its cgroup frozen) and from the presence of the fifo.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+use rustix::fs::{FlockOperation, Mode, OFlags};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::spec::validate_id;
+
+/// The file that holds the record of a container.
+pub const STATE_FILE: &str = "state.json";
+/// The fifo the init blocks on until `start`.
+pub const EXEC_FIFO: &str = "exec.fifo";
+/// The runtime-spec version we implement.
+pub const OCI_VERSION: &str = "1.2.1";
+
+/// A container's status as the runtime-spec names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// What we keep about a container between runtime invocations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    pub oci_version: String,
+    pub id: String,
+    /// Host pid of the container's init.
+    pub pid: i32,
+    /// The init's start time (clock ticks after boot, /proc/<pid>/stat field 22), so that a
+    /// recycled pid is never mistaken for the container.
+    pub pid_start_time: u64,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// RFC 3339, UTC.
+    pub created: String,
+    #[serde(default)]
+    pub annotations: HashMap<String, String>,
+    /// The cgroup of the container, as the cgroups layer serialized it.
+    pub cgroup: serde_json::Value,
+    /// The container's configuration, for exec defaults and the hooks of later commands.
+    pub config: Spec,
+}
+
+/// The state root (`--root`, default /run/berth).
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+impl StateRoot {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        StateRoot { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn ensure(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.path)
+            .map_err(|e| Error::path("create state root", &self.path, e))
+    }
+
+    /// Reserves the directory of a new container and locks it. Fails if the id exists.
+    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        self.ensure()?;
+        let path = self.path.join(id);
+        match fs::DirBuilder::new().mode(0o711).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()));
+            }
+            Err(e) => return Err(Error::path("create state directory", &path, e)),
+        }
+        ContainerDir::open_locked(id, path)
+    }
+
+    /// Opens and locks the directory of an existing container.
+    pub fn open(&self, id: &str) -> Result<ContainerDir> {
+        validate_id(id)?;
+        ContainerDir::open_locked(id, self.path.join(id))
+    }
+
+    /// The ids of every container under this root.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let entries = match fs::read_dir(&self.path) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::path("read state root", &self.path, e)),
+        };
+        let mut ids: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| validate_id(id).is_ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+}
+
+/// A locked container directory. The lock is released when this is dropped.
+#[derive(Debug)]
+pub struct ContainerDir {
+    pub id: String,
+    pub path: PathBuf,
+    _lock: OwnedFd,
+}
+
+impl ContainerDir {
+    fn open_locked(id: &str, path: PathBuf) -> Result<Self> {
+        let fd = match rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => return Err(Error::NotFound(id.to_string())),
+            Err(e) => return Err(Error::path("open state directory", &path, e.into())),
+        };
+        rustix::fs::flock(&fd, FlockOperation::LockExclusive)
+            .map_err(|e| Error::path("lock state directory", &path, e.into()))?;
+        // A concurrent delete may have removed the directory while we waited for the lock.
+        if !path.exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(ContainerDir {
+            id: id.to_string(),
+            path,
+            _lock: fd,
+        })
+    }
+
+    pub fn fifo_path(&self) -> PathBuf {
+        self.path.join(EXEC_FIFO)
+    }
+
+    /// Reads the record; `None` while the container is still being created.
+    pub fn load(&self) -> Result<Option<Record>> {
+        let path = self.path.join(STATE_FILE);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
+        crate::spec::parse(&path, &data).map(Some)
+    }
+
+    /// Writes the record atomically (temporary file + rename).
+    pub fn save(&self, record: &Record) -> Result<()> {
+        let data = serde_json::to_vec(record).map_err(|e| Error::sys("serialize state", e))?;
+        write_atomically(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn remove(self) -> Result<()> {
+        fs::remove_dir_all(&self.path)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|e| Error::path("remove state directory", &self.path, e))
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory and a rename, so
+/// readers see the old or the new content, never a part.
+pub fn write_atomically(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let result = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)?;
+        file.write_all(data)?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::path("write", path, e)
+    })
+}
+
+/// What /proc/<pid>/stat says about a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub start_time: u64,
+}
+
+/// Reads the state letter and start time of `pid`; `None` if there is no such process.
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat(&data)
+}
+
+/// Parses /proc/<pid>/stat. The command name may contain spaces and parentheses, so the
+/// fields are counted from the last ')'.
+pub fn parse_proc_stat(data: &str) -> Option<ProcStat> {
+    let rest = &data[data.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3) the start time is field 22: 18 fields further.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+impl Record {
+    /// Whether the record's init is still alive (not a zombie, not a recycled pid).
+    pub fn init_alive(&self) -> bool {
+        self.pid > 0
+            && proc_stat(self.pid).is_some_and(|s| {
+                s.start_time == self.pid_start_time && !matches!(s.state, 'Z' | 'X' | 'x')
+            })
+    }
+}
+
+/// The current time as RFC 3339 in UTC with nanoseconds, as runc prints `created`.
+pub fn rfc3339_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+/// Formats a Unix time as RFC 3339 UTC.
+pub fn rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Writes a pid file the way runc does: atomically, the number without a newline.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    write_atomically(path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Creates the exec fifo of a container.
+pub fn make_fifo(path: &Path) -> Result<()> {
+    rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::from_raw_mode(0o600))
+        .map_err(|e| Error::path("mkfifo", path, e.into()))
+}
+
+/// Opens a file we created for the caller, with O_CLOEXEC (std does this by default).
+pub fn open_for_append(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_proc_stat_with_odd_command_names() {
+        let line = "1234 (a b) c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10 18446744073709551615";
+        assert_eq!(
+            parse_proc_stat(line),
+            Some(ProcStat {
+                state: 'S',
+                start_time: 987654
+            })
+        );
+    }
+
+    #[test]
+    fn reads_our_own_stat() {
+        let me = proc_stat(std::process::id() as i32).unwrap();
+        assert_eq!(me.state, 'R');
+        assert!(me.start_time > 0);
+    }
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
+        assert_eq!(rfc3339(1_798_761_599, 0), "2026-12-31T23:59:59.000000000Z");
+    }
+
+    #[test]
+    fn create_then_open_then_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().join("state"));
+        let c = root.create("abc").unwrap();
+        assert!(matches!(root.create("abc"), Err(Error::Exists(_))));
+        drop(c);
+        let c = root.open("abc").unwrap();
+        assert!(c.load().unwrap().is_none());
+        assert_eq!(root.ids().unwrap(), vec!["abc".to_string()]);
+        c.remove().unwrap();
+        assert!(matches!(root.open("abc"), Err(Error::NotFound(_))));
+    }
+
+    #[test]
+    fn atomic_write_replaces_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pid");
+        write_pid_file(&path, 42).unwrap();
+        write_pid_file(&path, 7).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "7");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

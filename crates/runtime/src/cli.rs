@@ -1,0 +1,266 @@
+//! runc's command line. Global options come before the command; every long option takes
+//! `--flag value` and `--flag=value`; Go-style single-dash long options (`-bundle`) are
+//! accepted too, because runc's parser accepts them and some callers use them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth-runtime",
+    about = "Berth: an OCI container runtime",
+    version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.1"),
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Root directory for the state of containers.
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+
+    /// Format of log lines.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+
+    /// Use systemd to manage cgroups (not supported: Berth drives cgroupfs directly).
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+
+    /// Accepted for runc compatibility (checkpointing is not supported).
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<String>,
+
+    /// Accepted for runc compatibility: rootless mode is detected, not configured.
+    #[arg(long = "rootless", id = "global_rootless", hide = true)]
+    pub rootless: Option<String>,
+
+    /// Print the version.
+    #[arg(short = 'v', long = "version")]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Path to the bundle (the directory with config.json).
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// A unix socket that receives the pty master of a terminal container.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Write the host pid of the container's process here.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root (for ramdisk roots).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of creating a new one.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Pass this many fds beyond stdio (3, 4, ...) to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// The container's id.
+    pub id: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a container; its process waits for `start`.
+    Create(CreateArgs),
+    /// Start the process of a created container.
+    Start { id: String },
+    /// Create and start a container, and wait for it unless --detach.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the process runs.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the container's state after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Print the state of a container (runtime-spec JSON).
+    State { id: String },
+    /// Send a signal to a container's process (default SIGTERM).
+    Kill {
+        /// Signal every process of the container.
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (or a running one with --force).
+    Delete {
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// List containers.
+    List {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Print only ids.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into the bundle.
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// A configuration for a container run by a non-root user.
+        #[arg(long = "rootless", id = "spec_rootless")]
+        rootless: bool,
+    },
+    /// Print what this runtime supports (runtime-spec features JSON).
+    Features,
+}
+
+/// Every long option name, for turning Go-style `-name` into `--name`.
+const LONG_OPTIONS: &[&str] = &[
+    "root",
+    "log",
+    "log-format",
+    "debug",
+    "systemd-cgroup",
+    "criu",
+    "rootless",
+    "version",
+    "bundle",
+    "console-socket",
+    "pid-file",
+    "no-pivot",
+    "no-new-keyring",
+    "preserve-fds",
+    "detach",
+    "keep",
+    "all",
+    "force",
+    "format",
+    "quiet",
+    "help",
+];
+
+/// Rewrites `-name` and `-name=value` to their `--` form when `name` is a long option.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|arg| {
+            let Some(rest) = arg.strip_prefix('-') else {
+                return arg;
+            };
+            if rest.starts_with('-') || rest.len() < 2 {
+                return arg;
+            }
+            let name = rest.split('=').next().unwrap_or(rest);
+            if LONG_OPTIONS.contains(&name) {
+                format!("-{arg}")
+            } else {
+                arg
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let args = normalize_args(args.iter().map(|s| s.to_string()));
+        Cli::try_parse_from(args).unwrap()
+    }
+
+    #[test]
+    fn global_flags_in_both_forms() {
+        let cli = parse(&[
+            "berth-runtime",
+            "--log-format=json",
+            "--log",
+            "/tmp/x.log",
+            "--root=/tmp/r",
+            "state",
+            "c1",
+        ]);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert_eq!(cli.root, PathBuf::from("/tmp/r"));
+        assert!(matches!(cli.command, Some(Command::State { id }) if id == "c1"));
+    }
+
+    #[test]
+    fn create_flags_as_containerd_sends_them() {
+        let cli = parse(&[
+            "berth-runtime",
+            "--root",
+            "/run/containerd/runc/default",
+            "--log",
+            "/b/log.json",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/b/init.pid",
+            "c1",
+        ]);
+        let Some(Command::Create(c)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(c.bundle, PathBuf::from("/b"));
+        assert_eq!(c.pid_file, Some(PathBuf::from("/b/init.pid")));
+        assert_eq!(c.id, "c1");
+    }
+
+    #[test]
+    fn go_style_single_dash_options() {
+        let cli = parse(&["berth-runtime", "-root", "/r", "create", "-bundle=/b", "x"]);
+        assert_eq!(cli.root, PathBuf::from("/r"));
+        let Some(Command::Create(c)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(c.bundle, PathBuf::from("/b"));
+    }
+
+    #[test]
+    fn kill_takes_numbers_and_names() {
+        let cli = parse(&["berth-runtime", "kill", "c1", "9"]);
+        assert!(matches!(cli.command, Some(Command::Kill { signal, .. }) if signal == "9"));
+        let cli = parse(&["berth-runtime", "kill", "--all", "c1"]);
+        assert!(
+            matches!(cli.command, Some(Command::Kill { signal, all: true, .. }) if signal == "SIGTERM")
+        );
+    }
+
+    #[test]
+    fn short_flags_stay_short() {
+        let cli = parse(&["berth-runtime", "delete", "-f", "c1"]);
+        assert!(matches!(
+            cli.command,
+            Some(Command::Delete { force: true, .. })
+        ));
+    }
+}
