@@ -1,0 +1,111 @@
+//! Statistics from a v2 directory. `bound` says which controllers to read
+//! here (all of the available ones on a pure v2 host, only the v2-bound
+//! ones on a hybrid host, whose v1 half reports the rest).
+
+use std::path::Path;
+
+use super::V2Cgroup;
+use crate::controller::Controller;
+use crate::error::Result;
+use crate::fsutil;
+use crate::host;
+use crate::stats::{Hugetlb, MemoryEntry, Stats, parse_flat_keyed, parse_io_stat, parse_psi};
+
+pub(crate) fn collect(
+    cg: &V2Cgroup,
+    s: &mut Stats,
+    bound: impl Fn(Controller) -> bool,
+) -> Result<()> {
+    let d = cg.dir.as_path();
+    // cpu.stat's usage lines exist without the cpu controller (the
+    // throttling lines need it).
+    if bound(Controller::Cpu) || cg.delegate_all {
+        if let Some(t) = fsutil::read_opt(d, "cpu.stat")? {
+            let m = parse_flat_keyed(&t);
+            let us = |k: &str| m.get(k).copied().unwrap_or(0).saturating_mul(1000);
+            s.cpu.usage.total = us("usage_usec");
+            s.cpu.usage.user = us("user_usec");
+            s.cpu.usage.kernel = us("system_usec");
+            s.cpu.throttling.periods = m.get("nr_periods").copied().unwrap_or(0);
+            s.cpu.throttling.throttled_periods = m.get("nr_throttled").copied().unwrap_or(0);
+            s.cpu.throttling.throttled_time = us("throttled_usec");
+        }
+    }
+    if bound(Controller::Memory) {
+        memory(d, s)?;
+    }
+    if bound(Controller::Pids) && fsutil::read_opt(d, "pids.current")?.is_some() {
+        crate::stats::read_pids(d, s)?;
+    }
+    if bound(Controller::Blkio) {
+        if let Some(t) = fsutil::read_opt(d, "io.stat")? {
+            let b = parse_io_stat(&t);
+            s.blkio.io_service_bytes_recursive = b.io_service_bytes_recursive;
+            s.blkio.io_serviced_recursive = b.io_serviced_recursive;
+        }
+    }
+    if bound(Controller::Hugetlb) {
+        for size in host::hugepage_sizes()? {
+            let Some(usage) = fsutil::read_u64_opt(d, &format!("hugetlb.{size}.current"))? else {
+                continue; // controller not delegated to this cgroup
+            };
+            let events =
+                fsutil::read_opt(d, &format!("hugetlb.{size}.events"))?.unwrap_or_default();
+            let failcnt = parse_flat_keyed(&events).get("max").copied().unwrap_or(0);
+            s.hugetlb.insert(
+                size,
+                Hugetlb {
+                    usage,
+                    max: 0,
+                    failcnt,
+                },
+            );
+        }
+    }
+    // Pressure files are core cgroup2 files (with PSI enabled), so even
+    // the v2 half of a hybrid host has them.
+    s.cpu.psi = fsutil::read_opt(d, "cpu.pressure")?
+        .as_deref()
+        .and_then(parse_psi);
+    s.memory.psi = fsutil::read_opt(d, "memory.pressure")?
+        .as_deref()
+        .and_then(parse_psi);
+    s.blkio.psi = fsutil::read_opt(d, "io.pressure")?
+        .as_deref()
+        .and_then(parse_psi);
+    Ok(())
+}
+
+fn memory(d: &Path, s: &mut Stats) -> Result<()> {
+    let Some(current) = fsutil::read_u64_opt(d, "memory.current")? else {
+        return Ok(()); // controller not delegated here
+    };
+    let m = &mut s.memory;
+    m.raw = parse_flat_keyed(&fsutil::read_in(d, "memory.stat")?);
+    m.cache = m.raw.get("file").copied().unwrap_or(0);
+    m.events = parse_flat_keyed(&fsutil::read_opt(d, "memory.events")?.unwrap_or_default());
+    let limit = fsutil::read_u64(d, "memory.max")?;
+    m.usage = MemoryEntry {
+        limit,
+        usage: current,
+        max: fsutil::read_u64_opt(d, "memory.peak")?.unwrap_or(0),
+        failcnt: m.events.get("max").copied().unwrap_or(0),
+    };
+    // v1 reports memory+swap; so does runc on v2, by adding the two.
+    if let Some(swap) = fsutil::read_u64_opt(d, "memory.swap.current")? {
+        let swap_max = fsutil::read_u64(d, "memory.swap.max")?;
+        let swap_events =
+            parse_flat_keyed(&fsutil::read_opt(d, "memory.swap.events")?.unwrap_or_default());
+        m.swap = MemoryEntry {
+            limit: if swap_max == u64::MAX || limit == u64::MAX {
+                u64::MAX
+            } else {
+                swap_max + limit
+            },
+            usage: swap + current,
+            max: 0,
+            failcnt: swap_events.get("fail").copied().unwrap_or(0),
+        };
+    }
+    Ok(())
+}
