@@ -37,6 +37,12 @@
 //!   ALLOW; ties: the earlier entry). libseccomp's answer in that case depends
 //!   on the shape of its decision tree, not on the actions, so we do not copy
 //!   it; real profiles (docker, podman) never have such overlaps.
+//! * Numbers above the highest syscall in our table for an architecture
+//!   (syscalls newer than the headers the tables came from) return ENOSYS
+//!   instead of the default action, unless the default is ALLOW, LOG or
+//!   already ERRNO(ENOSYS). This is runc's "patchbpf" behaviour: libc falls
+//!   back from a new syscall to an old one only on ENOSYS (clone3 -> clone,
+//!   fchmodat2 -> fchmodat). `nr == -1` keeps the default action.
 //! * Multiplexed i386 calls (`socketcall`, `ipc`) are filtered as the single
 //!   syscalls they are: a rule for `socket` does not add a `socketcall` rule
 //!   (libseccomp 2.5 does). Profiles that allow `socketcall` (docker, podman)
@@ -48,7 +54,9 @@ use oci_spec::runtime::{
     LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
 };
 
-use crate::action::{RET_KILL_THREAD, RET_USER_NOTIF, rank, ret_value};
+use crate::action::{
+    RET_ALLOW, RET_ERRNO, RET_KILL_THREAD, RET_LOG, RET_USER_NOTIF, rank, ret_value,
+};
 use crate::arch::{Arch, X32_SYSCALL_BIT};
 use crate::bpf::{self, Asm, Cond, Label, OFF_ARCH, OFF_NR, SockFilter, off_arg};
 use crate::error::CompileError;
@@ -56,7 +64,10 @@ use crate::{Program, tables};
 
 /// Bump when the generated code changes for the same input; it is part of
 /// the cache key so old cache files are not reused.
-pub(crate) const COMPILER_REVISION: u32 = 1;
+pub(crate) const COMPILER_REVISION: u32 = 2;
+
+/// `ENOSYS`
+const ENOSYS: u32 = 38;
 
 /// `SECCOMP_FILTER_FLAG_TSYNC`
 pub const FLAG_TSYNC: u32 = 1;
@@ -123,6 +134,8 @@ pub(crate) struct Lowered {
     pub syscalls: BTreeMap<Arch, BTreeMap<u32, Decision>>,
     pub flags: u32,
     pub needs_listener: bool,
+    /// Return ENOSYS for numbers beyond each table (see the module docs).
+    pub enosys_beyond_table: bool,
 }
 
 /// One profile entry after checking.
@@ -293,12 +306,15 @@ pub(crate) fn lower(p: &LinuxSeccomp, native: Arch) -> Result<Lowered, CompileEr
         }
     }
 
+    // See the module docs: runc's ENOSYS for syscalls newer than the tables.
+    let enosys_beyond_table = ![RET_ALLOW, RET_LOG, RET_ERRNO | ENOSYS].contains(&default);
     Ok(Lowered {
         default,
         arches,
         syscalls,
         flags,
         needs_listener,
+        enosys_beyond_table,
     })
 }
 
@@ -317,6 +333,7 @@ struct Gen {
     /// Identical rule lists share one block.
     block_ids: BTreeMap<(bool, Vec<RuleKey>), Label>,
     default: u32,
+    enosys_beyond_table: bool,
 }
 
 /// `Rule` without `Hash`-unfriendly parts, for block sharing.
@@ -368,7 +385,11 @@ impl Gen {
     /// Emit a dispatch on `nr` (already in A) for numbers in `lo..=hi`:
     /// the numbers are cut into maximal ranges with one outcome each, and a
     /// balanced binary search over the range starts picks the range.
-    fn dispatch(&mut self, map: &BTreeMap<u32, Decision>, lo: u32, hi: u32, wide: bool) {
+    fn dispatch(&mut self, arch: Arch, map: &BTreeMap<u32, Decision>, lo: u32, hi: u32) {
+        let wide = arch.has_64bit_args();
+        // Highest number the table knows; every rule number is <= it.
+        let max = tables::all(arch).iter().map(|e| e.1).max().unwrap_or(lo);
+        let (default, enosys) = (Out::Ret(self.default), Out::Ret(RET_ERRNO | ENOSYS));
         let mut ranges: Vec<(u32, Out)> = Vec::new();
         let mut push = |start: u32, o: Out| {
             if ranges.last().map(|r| r.1) != Some(o) {
@@ -380,14 +401,26 @@ impl Gen {
             let o = self.outcome(d, wide);
             if let Some(n) = next {
                 if nr > n {
-                    push(n, Out::Ret(self.default));
+                    push(n, default);
                 }
             }
             push(nr, o);
             next = nr.checked_add(1).filter(|&n| n <= hi);
         }
         if let Some(n) = next {
-            push(n, Out::Ret(self.default));
+            if self.enosys_beyond_table && max < hi {
+                if n <= max {
+                    push(n, default);
+                    push(max + 1, enosys);
+                } else {
+                    push(n, enosys);
+                }
+                if hi == u32::MAX {
+                    push(u32::MAX, default);
+                }
+            } else {
+                push(n, default);
+            }
         }
         self.tree(&ranges);
     }
@@ -546,6 +579,7 @@ pub(crate) fn codegen(l: &Lowered) -> Result<Vec<SockFilter>, CompileError> {
         blocks: Vec::new(),
         block_ids: BTreeMap::new(),
         default: l.default,
+        enosys_beyond_table: l.enosys_beyond_table,
     };
     let bad_arch = g.ret(RET_KILL_THREAD);
     let empty = BTreeMap::new();
@@ -582,20 +616,20 @@ pub(crate) fn codegen(l: &Lowered) -> Result<Vec<SockFilter>, CompileError> {
             g.a.jmp(Cond::Ge, X32_SYSCALL_BIT, x32, x64);
             g.a.mark(x64);
             if has(Arch::X86_64) {
-                g.dispatch(table(Arch::X86_64), 0, X32_SYSCALL_BIT - 1, true);
+                g.dispatch(Arch::X86_64, table(Arch::X86_64), 0, X32_SYSCALL_BIT - 1);
             } else {
                 g.a.ja(bad_arch);
             }
             g.a.mark(x32);
             if has(Arch::X32) {
-                g.dispatch(table(Arch::X32), X32_SYSCALL_BIT, u32::MAX, false);
+                g.dispatch(Arch::X32, table(Arch::X32), X32_SYSCALL_BIT, u32::MAX);
             } else {
                 let default = g.ret(l.default);
                 g.a.jmp(Cond::Eq, u32::MAX, default, bad_arch);
             }
         } else {
             let a = members[0];
-            g.dispatch(table(a), 0, u32::MAX, a.has_64bit_args());
+            g.dispatch(a, table(a), 0, u32::MAX);
         }
     }
     let blocks = std::mem::take(&mut g.blocks);

@@ -408,8 +408,54 @@ fn unknown_and_foreign_names_are_skipped() {
     );
     let only_unknown = r#"{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{"names":["no_such_call"],"action":"SCMP_ACT_ALLOW"}]}"#;
     let p = compile_for(&profile(only_unknown), X64).unwrap();
-    // nothing but the arch check and the default
-    assert!(p.instructions().len() <= 8, "{}", p.instructions().len());
+    // nothing but the arch check, the x32 split, the ENOSYS range and the rets
+    assert!(p.instructions().len() <= 11, "{}", p.instructions().len());
+}
+
+#[test]
+fn numbers_beyond_the_table_get_enosys_like_runc() {
+    let max = |a: Arch| {
+        berth_seccomp::syscall_table(a)
+            .iter()
+            .map(|e| e.1)
+            .max()
+            .unwrap()
+    };
+    let deny = r#"{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"],"syscalls":[{"names":["getpid"],"action":"SCMP_ACT_ALLOW"}]}"#;
+    let m64 = max(X64);
+    assert_eq!(eval(deny, X64, AUDIT_X86_64, m64, [0; 6]), RET_ERRNO | 1);
+    assert_eq!(
+        eval(deny, X64, AUDIT_X86_64, m64 + 1, [0; 6]),
+        RET_ERRNO | 38
+    );
+    assert_eq!(
+        eval(deny, X64, AUDIT_X86_64, X32_SYSCALL_BIT - 1, [0; 6]),
+        RET_ERRNO | 38
+    );
+    assert_eq!(
+        eval(deny, X64, AUDIT_X86_64, max(Arch::X32) + 1, [0; 6]),
+        RET_ERRNO | 38
+    );
+    assert_eq!(
+        eval(deny, X64, AUDIT_X86_64, u32::MAX, [0; 6]),
+        RET_ERRNO | 1
+    );
+    assert_eq!(
+        eval(deny, X64, AUDIT_I386, max(Arch::X86) + 1, [0; 6]),
+        RET_ERRNO | 38
+    );
+    assert_eq!(eval(deny, X64, AUDIT_I386, u32::MAX, [0; 6]), RET_ERRNO | 1);
+    let kill = r#"{"defaultAction":"SCMP_ACT_KILL_PROCESS"}"#;
+    assert_eq!(
+        eval(kill, X64, AUDIT_X86_64, m64 + 1, [0; 6]),
+        RET_ERRNO | 38
+    );
+    assert_eq!(eval(kill, X64, AUDIT_X86_64, m64, [0; 6]), RET_KILL_PROCESS);
+    // defaults that let calls through need no ENOSYS
+    for def in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"] {
+        let j = format!(r#"{{"defaultAction":"{def}"}}"#);
+        assert_ne!(eval(&j, X64, AUDIT_X86_64, m64 + 1, [0; 6]), RET_ERRNO | 38);
+    }
 }
 
 #[test]

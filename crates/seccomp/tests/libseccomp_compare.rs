@@ -107,12 +107,27 @@ fn compare(json: &str, dir: &Path, rng: &mut Rng, arg_vectors: usize) -> (usize,
         (AUDIT_ARM, 20),
         (AUDIT_I386, u32::MAX),
     ]);
+    // Numbers beyond our tables get ENOSYS from us (runc's patchbpf stub,
+    // which runc adds in front of libseccomp's program), not from libseccomp.
+    let max = |a: Arch| syscall_table(a).iter().map(|e| e.1).max().unwrap();
+    let beyond = |audit: u32, nr: u32| {
+        let arch = match audit {
+            AUDIT_I386 => Arch::X86,
+            AUDIT_X86_64 if nr >= X32_SYSCALL_BIT => Arch::X32,
+            AUDIT_X86_64 => Arch::X86_64,
+            _ => return false,
+        };
+        nr != u32::MAX && nr > max(arch)
+    };
     let (mut n, mut diffs) = (0, Vec::new());
     for &(audit, nr) in &calls {
         for args in &argsets {
             let a = run(ours.instructions(), &data(nr, audit, *args)).0;
             let b = run(&theirs, &data(nr, audit, *args)).0;
             n += 1;
+            if a != b && beyond(audit, nr) && a == berth_seccomp::RET_ERRNO | 38 {
+                continue;
+            }
             if a != b {
                 let want = reference(&p, Arch::X86_64, audit, nr, *args);
                 assert_eq!(

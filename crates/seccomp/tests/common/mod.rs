@@ -104,7 +104,7 @@ pub fn run(prog: &[SockFilter], d: &[u8; 64]) -> (u32, usize) {
     }
 }
 
-fn ret_of(action: LinuxSeccompAction, data: Option<u32>) -> u32 {
+pub fn ret_of(action: LinuxSeccompAction, data: Option<u32>) -> u32 {
     let d = data.unwrap_or(1);
     match action {
         LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => RET_KILL_THREAD,
@@ -159,6 +159,17 @@ pub fn reference(p: &LinuxSeccomp, native: Arch, audit: u32, nr: u32, args: [u64
         }
     };
     let wide = matches!(arch, Arch::X86_64 | Arch::Aarch64);
+    // Beyond the table (newer syscalls): ENOSYS unless the default lets calls
+    // through or is ENOSYS already; -1 keeps the default.
+    let table_max = berth_seccomp::syscall_table(arch)
+        .iter()
+        .map(|e| e.1)
+        .max()
+        .unwrap();
+    if nr > table_max && nr != u32::MAX && ![RET_ALLOW, RET_LOG, RET_ERRNO | 38].contains(&default)
+    {
+        return RET_ERRNO | 38;
+    }
 
     let mut unconditional = None;
     let mut best: Option<u32> = None;
