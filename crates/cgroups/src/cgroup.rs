@@ -9,6 +9,7 @@ use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Join};
+use crate::controller::Controller;
 use crate::error::{Error, Result};
 use crate::freezer::FreezerState;
 use crate::host::HostInfo;
@@ -17,7 +18,7 @@ use crate::layout::{Layout, LayoutKind};
 use crate::mounts::HierarchyMount;
 use crate::oom::OomWatcher;
 use crate::path::CgroupsPath;
-use crate::plan::{self, Bindings, Plan, PlanOptions};
+use crate::plan::{self, Bindings, Plan, PlanOptions, Version};
 use crate::proc_cgroup::ProcCgroup;
 use crate::stats::Stats;
 use crate::v1::V1Cgroup;
@@ -108,6 +109,20 @@ impl Cgroup {
         &self.backend
     }
 
+    /// The directory where `c` is enforced for this container, and on
+    /// which version (for reading values back, debugging, tests).
+    pub fn controller_dir(&self, c: Controller) -> Option<(Version, &Path)> {
+        let on_v2 = |v2: &V2Cgroup| v2.has(c);
+        match &self.backend {
+            AnyBackend::V1(v1) => v1.dir(c).map(|d| (Version::V1, d)),
+            AnyBackend::V2(v2) => on_v2(v2).then_some((Version::V2, v2.dir.as_path())),
+            AnyBackend::Hybrid(h) => match h.v1.dir(c) {
+                Some(d) => Some((Version::V1, d)),
+                None => on_v2(&h.v2).then_some((Version::V2, h.v2.dir.as_path())),
+            },
+        }
+    }
+
     /// Where each controller is enforced.
     pub fn bindings(&self) -> Bindings {
         self.backend.get().bindings()
@@ -132,8 +147,9 @@ impl Cgroup {
     }
 
     /// Create the cgroup and apply a [`Mode::Create`] plan. On failure the
-    /// container's directories are removed again (parents it shares with
-    /// other containers are left alone).
+    /// container directories this call made are removed again (parents,
+    /// which other containers may share, and directories that existed
+    /// before are left alone).
     pub fn create(&self, plan: &Plan) -> Result<()> {
         if plan.mode() != Mode::Create {
             return Err(Error::Unsupported {
@@ -141,11 +157,7 @@ impl Cgroup {
                 reason: "plan with Mode::Create".into(),
             });
         }
-        let r = self.backend.get().create(plan);
-        if r.is_err() {
-            let _ = self.backend.get().destroy();
-        }
-        r
+        self.backend.get().create(plan)
     }
 
     /// Apply a [`Mode::Update`] plan (runc `update` semantics: unset and

@@ -19,11 +19,20 @@ pub(crate) fn read(path: &Path) -> Result<String> {
 /// specially).
 pub(crate) fn read_io(path: &Path) -> io::Result<String> {
     let mut f = File::open(path)?;
-    // Control files are small; one 4 KiB read covers nearly all of them and
-    // read_to_string loops for the big ones (memory.stat, cpuacct.usage_all).
-    let mut s = String::with_capacity(256);
-    f.read_to_string(&mut s)?;
-    Ok(s)
+    // Plain read(2)s into a buffer: read_to_string would first statx and
+    // lseek for a size hint, which cgroupfs reports as 0 anyway. Control
+    // files are small; the big ones (memory.stat) take a few rounds.
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(out).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Read `dir/name`.

@@ -18,6 +18,7 @@ use crate::mounts::HierarchyMount;
 use crate::oom::OomWatcher;
 use crate::plan::{Bindings, Plan};
 use crate::stats::Stats;
+use crate::tree;
 use crate::v1::{V1Cgroup, write_pid};
 use crate::v2::{self, V2Cgroup};
 
@@ -58,10 +59,15 @@ impl Backend for HybridCgroup {
     }
 
     fn create(&self, plan: &Plan) -> Result<()> {
-        self.v1.make_dirs(plan)?;
-        self.v2.make_dirs(plan)?;
-        self.v1.run(plan)?;
-        self.v2.run(plan, true)
+        let mut made = Vec::new();
+        let r = self
+            .v1
+            .make_dirs(plan, &mut made)
+            .and_then(|()| self.v2.make_dirs(plan, &mut made))
+            .and_then(|()| self.v1.run(plan))
+            .and_then(|()| self.v2.run(plan, true));
+        tree::undo_on_error(&r, &made);
+        r
     }
 
     fn update(&self, plan: &Plan) -> Result<()> {

@@ -122,7 +122,7 @@ fn join(base: &str, rel: &str) -> String {
 }
 
 /// Parent of an absolute cgroup path; `/` stays `/`.
-pub(crate) fn parent(p: &str) -> &str {
+pub fn parent(p: &str) -> &str {
     match p.trim_end_matches('/').rfind('/') {
         Some(0) | None => "/",
         Some(i) => &p[..i],

@@ -49,6 +49,16 @@ pub(crate) fn mkdir_p(dir: &Path, stop: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
+/// After a failed create, remove the leaf directories that create made
+/// (never ones that existed before: they may belong to someone else).
+pub(crate) fn undo_on_error<T>(r: &Result<T>, made: &[PathBuf]) {
+    if r.is_err() {
+        for d in made.iter().rev() {
+            let _ = remove_tree(d);
+        }
+    }
+}
+
 fn rmdir(dir: &Path) -> io::Result<()> {
     std::fs::remove_dir(dir)
 }

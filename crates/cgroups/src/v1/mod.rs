@@ -92,10 +92,14 @@ impl V1Cgroup {
         })
     }
 
-    /// mkdir in every hierarchy; cpuset directories get cpus/mems.
-    pub(crate) fn make_dirs(&self, plan: &Plan) -> Result<()> {
+    /// mkdir in every hierarchy; cpuset directories get cpus/mems. Leaves
+    /// this call created are recorded in `made`.
+    pub(crate) fn make_dirs(&self, plan: &Plan, made: &mut Vec<PathBuf>) -> Result<()> {
         for h in &self.hierarchies {
             let created = tree::mkdir_p(&h.dir, &h.mountpoint)?;
+            if created.last() == Some(&h.dir) {
+                made.push(h.dir.clone());
+            }
             if h.has(Controller::Cpuset) {
                 cpuset::init(&h.dir, &h.mountpoint, &created, plan)?;
             }
@@ -167,8 +171,12 @@ impl Backend for V1Cgroup {
     }
 
     fn create(&self, plan: &Plan) -> Result<()> {
-        self.make_dirs(plan)?;
-        self.run(plan)
+        let mut made = Vec::new();
+        let r = self
+            .make_dirs(plan, &mut made)
+            .and_then(|()| self.run(plan));
+        tree::undo_on_error(&r, &made);
+        r
     }
 
     fn update(&self, plan: &Plan) -> Result<()> {

@@ -64,7 +64,7 @@ impl V2Cgroup {
         }))
     }
 
-    pub(crate) fn has(&self, c: Controller) -> bool {
+    pub fn has(&self, c: Controller) -> bool {
         c.v2_name()
             .is_some_and(|n| self.available.iter().any(|a| a == n))
     }
@@ -84,7 +84,11 @@ impl V2Cgroup {
 
     /// Enable `wanted` in every ancestor's cgroup.subtree_control. A
     /// directory we just created has none enabled, so it is not read.
-    fn enable(&self, wanted: &[String], created: &[PathBuf]) -> Result<()> {
+    /// When the combined write is refused (a parent that was not given
+    /// every controller), controllers are enabled one by one like runc
+    /// does, and only a failure for one in `required` is an error: the
+    /// others were a courtesy (stats, later updates, nested runtimes).
+    fn enable(&self, wanted: &[String], required: &[String], created: &[PathBuf]) -> Result<()> {
         if wanted.is_empty() {
             return Ok(());
         }
@@ -107,42 +111,57 @@ impl V2Cgroup {
                 .map(|c| format!("+{c}"))
                 .collect::<Vec<_>>()
                 .join(" ");
-            fsutil::write("cgroup", a, "cgroup.subtree_control", &value).map_err(|e| {
-                if e.raw_os_error() == Some(libc::EBUSY) {
-                    Error::Unsupported {
-                        what: format!("writing {value:?} to {}", a.join("cgroup.subtree_control").display()),
-                        reason: "that cgroup has processes of its own, and cgroup v2 delegates controllers \
-                                 only from cgroups without them; choose a cgroupsPath under another parent"
-                            .into(),
+            if fsutil::write("cgroup", a, "cgroup.subtree_control", &value).is_ok() {
+                continue;
+            }
+            for c in missing {
+                let one = format!("+{c}");
+                match fsutil::write("cgroup", a, "cgroup.subtree_control", &one) {
+                    Ok(()) => {}
+                    Err(e) if !required.contains(c) => drop(e),
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                        return Err(Error::Unsupported {
+                            what: format!("writing {one:?} to {}", a.join("cgroup.subtree_control").display()),
+                            reason: "that cgroup has processes of its own, and cgroup v2 delegates controllers \
+                                     only from cgroups without them; choose a cgroupsPath under another parent"
+                                .into(),
+                        });
                     }
-                } else {
-                    e
+                    Err(e) => return Err(e),
                 }
-            })?;
+            }
         }
         Ok(())
     }
 
-    /// mkdir, then delegate controllers.
-    pub(crate) fn make_dirs(&self, plan: &Plan) -> Result<()> {
+    /// mkdir (recording the leaf in `made` if this call created it), then
+    /// delegate controllers.
+    pub(crate) fn make_dirs(&self, plan: &Plan, made: &mut Vec<PathBuf>) -> Result<()> {
         let created = tree::mkdir_p(&self.dir, &self.mountpoint)?;
-        if self.delegate_all {
-            match self.enable(&self.available, &created) {
-                Ok(()) => return Ok(()),
-                // A parent that was not given every controller (a
-                // delegated subtree) can still pass on what we need.
-                Err(_) if !plan.v2_controllers().is_empty() => {}
-                Err(_) => return Ok(()),
-            }
+        if created.last() == Some(&self.dir) {
+            made.push(self.dir.clone());
         }
-        self.enable(plan.v2_controllers(), &created)
+        let required = plan.v2_controllers();
+        let mut wanted: Vec<String> = if self.delegate_all {
+            self.available.clone()
+        } else {
+            Vec::new()
+        };
+        wanted.extend(
+            required
+                .iter()
+                .filter(|c| !wanted.contains(c))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        self.enable(&wanted, required, &created)
     }
 
     /// Run the plan's v2 steps (after making sure their controllers are
     /// delegated; an update may need one that creation did not).
     pub(crate) fn run(&self, plan: &Plan, created: bool) -> Result<()> {
         if !created {
-            self.enable(plan.v2_controllers(), &[])?;
+            self.enable(plan.v2_controllers(), plan.v2_controllers(), &[])?;
         }
         for op in plan.ops().iter().filter(|op| op.version() == Version::V2) {
             apply::run(op, &self.dir)?;
@@ -199,8 +218,12 @@ impl Backend for V2Cgroup {
     }
 
     fn create(&self, plan: &Plan) -> Result<()> {
-        self.make_dirs(plan)?;
-        self.run(plan, true)
+        let mut made = Vec::new();
+        let r = self
+            .make_dirs(plan, &mut made)
+            .and_then(|()| self.run(plan, true));
+        tree::undo_on_error(&r, &made);
+        r
     }
 
     fn update(&self, plan: &Plan) -> Result<()> {
