@@ -120,16 +120,46 @@ fn memory_v1(dir: &Path, limit: i64, swap: i64) -> Result<()> {
         let current = fsutil::read_u64(dir, MEM_LIMIT)?;
         if swap == -1 || current < swap as u64 {
             fsutil::write("memory", dir, MEMSW_LIMIT, &swap.to_string())?;
-            return fsutil::write("memory", dir, MEM_LIMIT, &limit.to_string());
+            return write_limit_v1(dir, limit);
         }
     }
     if limit != 0 {
-        fsutil::write("memory", dir, MEM_LIMIT, &limit.to_string())?;
+        write_limit_v1(dir, limit)?;
     }
     if swap != 0 {
         fsutil::write("memory", dir, MEMSW_LIMIT, &swap.to_string())?;
     }
     Ok(())
+}
+
+/// memory.limit_in_bytes, turning the kernel's two refusals into errors
+/// that say what to do (read only after a failure, so the common path is
+/// one write).
+fn write_limit_v1(dir: &Path, limit: i64) -> Result<()> {
+    let e = match fsutil::write("memory", dir, MEM_LIMIT, &limit.to_string()) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if is_errno(&e, libc::EBUSY) {
+        return Err(Error::MemoryLimitTooLow {
+            path: dir.to_path_buf(),
+            limit,
+            usage: fsutil::read_u64(dir, "memory.usage_in_bytes").unwrap_or(0),
+            peak: fsutil::read_u64(dir, "memory.max_usage_in_bytes").unwrap_or(0),
+        });
+    }
+    if is_errno(&e, libc::EINVAL) && limit > 0 {
+        if let Ok(Some(memsw)) = fsutil::read_u64_opt(dir, MEMSW_LIMIT) {
+            if (limit as u64) > memsw {
+                return Err(Error::MemoryAboveMemsw {
+                    path: dir.to_path_buf(),
+                    limit,
+                    memsw,
+                });
+            }
+        }
+    }
+    Err(e)
 }
 
 /// Write the burst knob; a missing file is fine for burst 0 (the default on

@@ -131,6 +131,30 @@ pub enum Error {
         usage: u64,
     },
 
+    /// The kernel refused a v1 memory limit (EBUSY: it could not reclaim
+    /// down to it).
+    #[error(
+        "memory: cannot set limit {limit} on {path}: the kernel could not reclaim below it \
+         (usage {usage}, peak {peak})"
+    )]
+    MemoryLimitTooLow {
+        path: PathBuf,
+        limit: i64,
+        usage: u64,
+        peak: u64,
+    },
+
+    /// A v1 memory limit above the memory+swap limit in place.
+    #[error(
+        "memory: limit {limit} on {path} is above the memory+swap limit in place ({memsw}); \
+         set linux.resources.memory.swap as well"
+    )]
+    MemoryAboveMemsw {
+        path: PathBuf,
+        limit: i64,
+        memsw: u64,
+    },
+
     /// Freezing did not complete in time; the cgroup was thawed again.
     #[error("freezer: cgroup {path} did not reach FROZEN within {timeout:?} (last state {state})")]
     FreezeTimeout {

@@ -252,7 +252,7 @@ fn check_before_update_refuses_limit_below_usage() {
     let mut t = TestCg::new("checkupd", "");
     t.create(r#"{"memory":{"limit":268435456}}"#).unwrap();
     // Hold ~8 MB in a shell variable, allocated after joining.
-    t.run(r#"read go; x=$(head -c 8000000 /dev/zero | tr '\0' a); echo ready; exec sleep 1000"#);
+    t.run(r#"read go; x=$(head -c 8000000 /dev/zero | tr '\0' a); echo ready; sleep 1000"#);
     let over = || {
         t.read(
             Controller::Memory,
@@ -631,6 +631,10 @@ fn hugetlb_limit_where_hugetlb_is_bound() {
         eprintln!("skipped: no huge page sizes");
         return;
     }
+    // Declared first so it is released last, after the guard's restore.
+    let _root = common::UNIFIED_ROOT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut t = TestCg::new("hugetlb", "");
     if t.version_of(Controller::Hugetlb).is_none() {
         eprintln!("skipped: no hugetlb controller");
@@ -1015,6 +1019,10 @@ fn unified_keys_on_this_layout() {
 #[test]
 fn failed_create_removes_only_what_it_made() {
     require_root!();
+    // Declared first so it is released last, after the guard's restore.
+    let _root = common::UNIFIED_ROOT
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let mut t = TestCg::new("failcreate", "ctr");
     if t.cg.kind() == LayoutKind::V1 || t.version_of(Controller::Hugetlb) != Some(Version::V2) {
         eprintln!("skipped: needs hugetlb on cgroup v2");

@@ -120,7 +120,11 @@ pub(super) fn unified(b: &mut Builder<'_>, u: &HashMap<String, String>) {
         };
         if ctl != "cgroup" && !b.b.v2.iter().any(|c| c == ctl) {
             let field = format!("linux.resources.unified.{k}");
-            let where_ = match Controller::from_v1_name(ctl).filter(|c| b.b.v1.contains(c)) {
+            let bound_to_v1 = Controller::ALL
+                .into_iter()
+                .find(|c| c.v2_name() == Some(ctl) || c.v1_name() == ctl)
+                .filter(|c| b.b.v1.contains(c));
+            let where_ = match bound_to_v1 {
                 Some(_) => format!(
                     "it is bound to a cgroup v1 hierarchy on this host ({})",
                     b.b.kind

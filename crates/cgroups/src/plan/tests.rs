@@ -377,6 +377,24 @@ fn unified_keys() {
         e.0[0].message.contains("bound to a cgroup v1 hierarchy"),
         "{e}"
     );
+    // v2 names of v1 controllers too (io is blkio on v1).
+    let e = plan(
+        r#"{"unified":{"io.max":"8:0 rbps=1"}}"#,
+        &hybrid_here(),
+        Mode::Create,
+    )
+    .unwrap_err();
+    assert!(
+        e.0[0].message.contains("bound to a cgroup v1 hierarchy"),
+        "{e}"
+    );
+    let e = plan(
+        r#"{"unified":{"rdma.max":"x"}}"#,
+        &hybrid_here(),
+        Mode::Create,
+    )
+    .unwrap_err();
+    assert!(e.0[0].message.contains("does not offer it"), "{e}");
     let p = plan(
         r#"{"unified":{"hugetlb.2MB.max":"0","cgroup.max.depth":"3"}}"#,
         &hybrid_here(),

@@ -12,6 +12,11 @@ use std::time::{Duration, Instant};
 use berth_cgroups::{Cgroup, CgroupsPath, Controller, Join, Layout, Mode, PlanOptions, Version};
 use oci_spec::runtime::LinuxResources;
 
+/// Tests that change the unified root's subtree_control (hugetlb on a
+/// hybrid host) take this, so one's restore cannot pull a controller from
+/// under the other.
+pub static UNIFIED_ROOT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
