@@ -879,8 +879,14 @@ fn create_then_attach_then_destroy_is_fast() {
         layout.v1.len() + usize::from(layout.unified.is_some()),
         cr + at
     );
-    // Loose bound: the point is catching an accidental sleep or walk.
-    assert!(cr + at < 50_000, "create+attach took {} µs", cr + at);
+    // Loose bound: the point is catching an accidental sleep or walk. The
+    // v2 VM emulates its CPU (CG2VM is set there), so allow much more.
+    let bound = if std::env::var_os("CG2VM").is_some() {
+        1_000_000
+    } else {
+        50_000
+    };
+    assert!(cr + at < bound, "create+attach took {} µs", cr + at);
 }
 
 #[test]

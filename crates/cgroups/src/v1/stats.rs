@@ -109,3 +109,75 @@ fn blkio(d: &Path, s: &mut Stats) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v1::V1Dir;
+
+    #[test]
+    fn collects_v1_files_in_runc_shape() {
+        let d = std::env::temp_dir().join(format!("berth-cg-v1stats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (f, v) in [
+            ("cpuacct.usage", "3000\n"),
+            ("cpuacct.usage_percpu", "1000 2000 \n"),
+            ("cpuacct.usage_percpu_user", "600 1200 \n"),
+            ("cpuacct.stat", "user 3\nsystem 1\n"),
+            (
+                "cpu.stat",
+                "nr_periods 5\nnr_throttled 2\nthrottled_time 777\n",
+            ),
+            ("memory.stat", "cache 512\nrss 1024\n"),
+            ("memory.usage_in_bytes", "2048\n"),
+            ("memory.max_usage_in_bytes", "4096\n"),
+            ("memory.limit_in_bytes", "9223372036854771712\n"),
+            ("memory.failcnt", "0\n"),
+            ("memory.memsw.usage_in_bytes", "2100\n"),
+            ("pids.current", "2\n"),
+            ("pids.max", "10\n"),
+            ("blkio.bfq.io_service_bytes_recursive", "Total 0\n"),
+            (
+                "blkio.throttle.io_service_bytes_recursive",
+                "254:0 Read 4096\n254:0 Write 0\nTotal 4096\n",
+            ),
+            (
+                "blkio.throttle.io_serviced_recursive",
+                "254:0 Read 1\nTotal 1\n",
+            ),
+        ] {
+            std::fs::write(d.join(f), v).unwrap();
+        }
+        let cg = V1Cgroup {
+            hierarchies: vec![V1Dir {
+                mountpoint: d.clone(),
+                controllers: ["cpu", "cpuacct", "memory", "pids", "blkio"]
+                    .map(String::from)
+                    .to_vec(),
+                cgroup_path: "/x".into(),
+                dir: d.clone(),
+            }],
+        };
+        let mut s = Stats::default();
+        collect(&cg, &mut s).unwrap();
+        let hz = rustix::param::clock_ticks_per_second();
+        assert_eq!(s.cpu.usage.total, 3000);
+        assert_eq!(s.cpu.usage.percpu, [1000, 2000]);
+        assert_eq!(s.cpu.usage.percpu_user, [600, 1200]);
+        assert!(s.cpu.usage.percpu_kernel.is_empty());
+        assert_eq!(s.cpu.usage.user, 3 * 1_000_000_000 / hz);
+        assert_eq!(s.cpu.throttling.throttled_time, 777);
+        assert_eq!(
+            (s.memory.cache, s.memory.usage.usage, s.memory.usage.max),
+            (512, 2048, 4096)
+        );
+        assert_eq!(s.memory.swap.usage, 2100);
+        assert_eq!(s.memory.kernel, Default::default());
+        assert_eq!((s.pids.current, s.pids.limit), (2, 10));
+        // BFQ's file had no entries: the throttle layer's counts are used.
+        assert_eq!(s.blkio.io_service_bytes_recursive.len(), 2);
+        assert_eq!(s.blkio.io_serviced_recursive[0].value, 1);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

@@ -109,3 +109,76 @@ fn memory(d: &Path, s: &mut Stats) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn scratch(files: &[(&str, &str)]) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("berth-cg-v2stats-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        for (f, v) in files {
+            std::fs::write(d.join(f), v).unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn collects_v2_files_in_runc_shape() {
+        let d = scratch(&[
+            (
+                "cpu.stat",
+                "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\nnr_periods 10\nnr_throttled 3\nthrottled_usec 42\n",
+            ),
+            ("memory.current", "4096\n"),
+            ("memory.max", "8192\n"),
+            ("memory.peak", "6000\n"),
+            ("memory.stat", "anon 1024\nfile 2048\n"),
+            ("memory.events", "low 0\nhigh 0\nmax 7\noom 1\noom_kill 1\n"),
+            ("memory.swap.current", "100\n"),
+            ("memory.swap.max", "max\n"),
+            ("pids.current", "3\n"),
+            ("pids.max", "max\n"),
+            ("io.stat", "8:0 rbytes=10 wbytes=20 rios=1 wios=2\n"),
+            (
+                "memory.pressure",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=5\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
+            ),
+        ]);
+        let cg = V2Cgroup {
+            mountpoint: d.clone(),
+            cgroup_path: "/x".into(),
+            dir: d.clone(),
+            available: vec!["cpu".into(), "memory".into(), "pids".into(), "io".into()],
+            delegate_all: true,
+        };
+        let mut s = Stats::default();
+        collect(&cg, &mut s, |c| cg.has(c)).unwrap();
+        assert_eq!(
+            (s.cpu.usage.total, s.cpu.usage.user, s.cpu.usage.kernel),
+            (1_500_000, 1_000_000, 500_000)
+        );
+        assert_eq!(s.cpu.throttling.throttled_periods, 3);
+        assert_eq!(s.cpu.throttling.throttled_time, 42_000);
+        assert_eq!(
+            (
+                s.memory.usage.usage,
+                s.memory.usage.limit,
+                s.memory.usage.max
+            ),
+            (4096, 8192, 6000)
+        );
+        assert_eq!(s.memory.usage.failcnt, 7);
+        assert_eq!(s.memory.cache, 2048);
+        assert_eq!(s.memory.events["oom_kill"], 1);
+        // memory+swap like v1: usage summed, unlimited swap stays unlimited.
+        assert_eq!((s.memory.swap.usage, s.memory.swap.limit), (4196, u64::MAX));
+        assert_eq!((s.pids.current, s.pids.limit), (3, 0));
+        assert_eq!(s.blkio.io_service_bytes_recursive.len(), 2);
+        assert_eq!(s.memory.psi.as_ref().unwrap().some.total, 5);
+        assert!(s.cpu.psi.is_none());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}
