@@ -28,13 +28,37 @@
 //! a few hundred instructions, and a syscall is decided in about a dozen.
 //!
 //! ## Semantics
-//! See the [`compile`](crate::compile_for) module docs (`compile.rs`): they
-//! follow runc + libseccomp 2.5 (native arch always filtered, bad arch ->
-//! KILL_THREAD, x32 handling, 32-bit argument truncation on i386/x32/arm,
-//! unknown names skipped, entries equal to the default skipped, first
-//! unconditional entry wins) and define one thing libseccomp leaves to its
-//! tree layout: overlapping conditional rules resolve to the most restrictive
-//! action.
+//! Documented in full at the top of `compile.rs`. They follow runc +
+//! libseccomp 2.5: the native arch is always filtered, a bad arch gets
+//! KILL_THREAD, x32 calls are told apart by `__X32_SYSCALL_BIT`, i386/x32/arm
+//! compare only the low 32 bits of an argument, unknown names are skipped
+//! (debug log), entries equal to the default action are skipped, the first
+//! unconditional entry for a syscall wins, repeated arg indices are ORed, and
+//! syscalls newer than our tables get ENOSYS (runc's patchbpf). One thing
+//! libseccomp leaves to its tree layout is defined here: overlapping
+//! conditional rules resolve to the most restrictive action. i386
+//! `socketcall`/`ipc` multiplexing is not expanded.
+//!
+//! With an empty `architectures` list the filter covers the native
+//! architecture only, and a rule naming a syscall the native architecture
+//! lacks (e.g. `chown32` on x86_64) adds nothing (as in runc).
+//!
+//! SCMP_ACT_NOTIFY: the caller sends the fd from [`Program::install`] to the
+//! agent; the runtime must not let the filter notify a syscall it still
+//! needs after install (it would wait on itself), which is why NOTIFY as the
+//! default action is refused.
+//!
+//! ## Tests and tools
+//! * `tests/behaviour.rs`: programs run in a cBPF interpreter, per op/arch/
+//!   action case, plus a proptest against a reference evaluator of the profile.
+//! * `tests/kernel.rs`: real seccomp(2) in child processes (errno, args,
+//!   TRAP/KILL, x32, docker profile with busybox, NNP/EACCES as nobody, NOTIFY).
+//! * `tests/cache.rs`: cache hits and every kind of corrupt file.
+//! * `tests/libseccomp_compare.rs`, `tests/runc_compare.rs` (ignored by
+//!   default): differential tests against libseccomp 2.5.4 and runc, using
+//!   `tools/libseccomp_export.py` and `tools/runc_filter.py`.
+//! * `tools/gen-syscalls.py`: regenerates `src/tables/generated.rs`.
+//! * `fuzz/`: cargo-fuzz target (`cargo +nightly fuzz run compile`).
 
 mod action;
 mod arch;
