@@ -721,7 +721,7 @@ const TARGETS: &[(u32, Option<Arch>)] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 3000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn compiled_program_matches_reference(
