@@ -65,8 +65,8 @@ pub enum Error {
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
 
-    #[error("cgroup: {0}")]
-    Cgroup(String),
+    #[error("{0}")]
+    Cgroup(#[from] berth_cgroups::Error),
 
     #[error("seccomp: {0}")]
     Seccomp(String),

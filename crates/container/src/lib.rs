@@ -13,6 +13,7 @@ pub mod cgroup;
 pub mod hooks;
 pub mod init;
 pub mod ops;
+pub mod seccomp;
 pub mod spawn;
 pub mod state;
 pub mod sync;

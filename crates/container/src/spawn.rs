@@ -34,6 +34,7 @@ pub struct SpawnOptions<'a> {
     pub no_new_keyring: bool,
     pub cgroup_view: CgroupView,
     pub last_cap: u32,
+    pub seccomp: Option<&'a berth_seccomp::Program>,
 }
 
 /// A running init that has not reported ready yet. Killed and reaped on drop unless
@@ -133,6 +134,7 @@ pub fn spawn_init(
                 last_cap: options.last_cap,
                 staged,
                 signal_mask: &signal_mask,
+                seccomp: options.seccomp,
             };
             child_main(&ctx, &child_sync)
         }

@@ -414,3 +414,24 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and has no preconditions.
     unsafe { libc::_exit(code) }
 }
+
+/// Closes every fd from `first` up, except those in `keep`. The init calls this first thing
+/// so that no descriptor of the runtime (the state dir lock, a cgroup directory, ...) stays
+/// open in the container, not even during setup.
+pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter(|&fd| fd >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut start = first;
+    for fd in keep {
+        if fd > start {
+            close_range(start, fd - 1, false)?;
+        }
+        start = fd + 1;
+    }
+    close_range(start, u32::MAX, false)
+}

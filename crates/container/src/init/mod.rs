@@ -126,6 +126,53 @@ pub struct InitContext<'a> {
     pub staged: bool,
     /// The runtime's signal mask before it blocked everything.
     pub signal_mask: &'a sys::SignalMask,
+    /// The compiled seccomp filter, if the config has one.
+    pub seccomp: Option<&'a berth_seccomp::Program>,
+}
+
+/// When the init installs the seccomp filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeccompTiming {
+    /// No filter.
+    Never,
+    /// While the init still holds CAP_SYS_ADMIN (no no_new_privs, and the process will not
+    /// keep CAP_SYS_ADMIN): before switching user and capabilities.
+    BeforeIdentity,
+    /// After everything else but before reporting ready: the notify fd must reach the
+    /// runtime, which waits for it only until the init is ready.
+    BeforeReady,
+    /// As the very last step before exec, so that no setup syscall is filtered.
+    BeforeExec,
+}
+
+fn seccomp_timing(ctx: &InitContext<'_>) -> SeccompTiming {
+    let Some(program) = ctx.seccomp else {
+        return SeccompTiming::Never;
+    };
+    let process = &ctx.plan.process;
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    let privileged_after = process.capabilities.effective & CAP_SYS_ADMIN != 0;
+    if !process.no_new_privileges && !privileged_after {
+        SeccompTiming::BeforeIdentity
+    } else if program.needs_listener() {
+        SeccompTiming::BeforeReady
+    } else {
+        SeccompTiming::BeforeExec
+    }
+}
+
+/// Installs the filter; a notify fd goes to the runtime over the sync socket.
+fn install_seccomp(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), InitError> {
+    let Some(program) = ctx.seccomp else {
+        return Ok(());
+    };
+    let listener = program
+        .install()
+        .map_err(|e| InitError::Process(format!("install the seccomp filter: {e}")))?;
+    if let Some(fd) = listener {
+        sync.send_with_fd(&Message::SeccompListener, Some(&fd))?;
+    }
+    Ok(())
 }
 
 /// The entry point of the child after clone. Never returns.
@@ -139,6 +186,7 @@ pub fn child_main(ctx: &InitContext<'_>, sync: &SyncSocket) -> ! {
 }
 
 fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError> {
+    close_inherited_fds(ctx, sync)?;
     // Until exec, nobody in the container may ptrace us or open /proc/<pid>/exe (the
     // runtime binary): CVE-2019-5736.
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
@@ -252,7 +300,11 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if let Some(persona) = plan.personality {
         sys::set_personality(persona).map_err(|e| InitError::sys("personality", e))?;
     }
-    become_process(ctx, &proc)?;
+    let timing = seccomp_timing(ctx);
+    become_process(ctx, &proc, sync, timing)?;
+    if timing == SeccompTiming::BeforeReady {
+        install_seccomp(ctx, sync)?;
+    }
 
     let program = process::find_executable(&plan.process)?;
     let argv = process::exec_arguments(&plan.process);
@@ -278,6 +330,9 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
     }
     sys::reset_signal_disposition(libc::SIGPIPE);
+    if timing == SeccompTiming::BeforeExec {
+        install_seccomp(ctx, sync)?;
+    }
     Err(InitError::Exec(format!(
         "exec {}: {}",
         program.to_string_lossy(),
@@ -285,8 +340,27 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     )))
 }
 
+/// Closes every descriptor the runtime had open except the ones the init needs.
+fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), InitError> {
+    use std::os::fd::AsRawFd;
+    let mut keep = vec![sync.as_fd().as_raw_fd()];
+    if let Some(socket) = &ctx.console_socket {
+        keep.push(socket.as_raw_fd());
+    }
+    if let StartSignal::Fifo(fifo) = &ctx.start {
+        keep.push(fifo.as_raw_fd());
+    }
+    sys::close_fds_except(3 + ctx.preserve_fds, &keep)
+        .map_err(|e| InitError::sys("close the runtime's descriptors", e))
+}
+
 /// Everything from limits to capabilities; shared by the init and exec'd processes.
-fn become_process(ctx: &InitContext<'_>, proc: &ProcHandle) -> Result<(), InitError> {
+fn become_process(
+    ctx: &InitContext<'_>,
+    proc: &ProcHandle,
+    sync: &SyncSocket,
+    timing: SeccompTiming,
+) -> Result<(), InitError> {
     let process = &ctx.plan.process;
     if let Some(score) = process.oom_score_adj {
         proc.write_self("oom_score_adj", score.to_string().as_bytes())
@@ -296,6 +370,9 @@ fn become_process(ctx: &InitContext<'_>, proc: &ProcHandle) -> Result<(), InitEr
         sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
     }
     process::set_rlimits(process)?;
+    if timing == SeccompTiming::BeforeIdentity {
+        install_seccomp(ctx, sync)?;
+    }
     let setgroups_allowed = true;
     process::set_identity(process, ctx.last_cap, setgroups_allowed)?;
     process::enter_cwd(&process.cwd)?;

@@ -61,13 +61,15 @@ pub fn create_container(
             "a terminal was requested: pass --console-socket (or run in the foreground)",
         ));
     }
+    let seccomp = crate::seccomp::compile(&plan, root.path())?;
+    let cgroup_plan = crate::cgroup::plan_cgroup(&plan)?;
     let dir = root.create(id)?;
     // From here on, a failure must remove what was made: the guard does it on drop.
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
     };
-    let cgroup = ContainerCgroup::create(&plan)?;
+    let cgroup = cgroup_plan.create()?;
     let cgroup = &*undo.cgroup.insert(cgroup);
     let dir = undo.dir.as_ref().expect("set above");
     let fifo = (!sync_start).then(|| dir.fifo_path());
@@ -85,6 +87,7 @@ pub fn create_container(
             no_new_keyring: options.no_new_keyring,
             cgroup_view: cgroup.view(plan.namespaces.is_new(NamespaceKind::Cgroup)),
             last_cap: spec::last_cap(),
+            seccomp: seccomp.as_ref(),
         },
         cgroup,
     )?;
@@ -139,6 +142,12 @@ fn drive_setup(plan: &Plan, spawned: &Spawned) -> Result<()> {
                     run_hooks(HookKind::CreateRuntime, hooks, &state)?;
                 }
                 spawned.sync.send(&Message::Continue)?;
+            }
+            Some((Message::SeccompListener, Some(fd))) => {
+                let profile = plan.seccomp.as_ref().ok_or_else(|| {
+                    Error::Init("a seccomp notify fd arrived without a seccomp profile".into())
+                })?;
+                crate::seccomp::send_listener(profile, plan, spawned.pid, &fd)?;
             }
             Some((Message::Ready, _)) => return Ok(()),
             Some((Message::Error(text), _)) => return Err(Error::Init(text)),
