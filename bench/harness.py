@@ -52,16 +52,6 @@ class Ctx:
             self.logs[name] = (path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
         return self.logs[name][1]
 
-    def log_tail(self, name, nbytes=2000):
-        path = self.logs.get(name, (None,))[0]
-        if not path:
-            return ""
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - nbytes))
-            return f.read().decode(errors="replace").strip()
-
     def log_mark(self, name):
         """Current size of the stderr log, to show only what a step wrote."""
         self.log_fd(name)
