@@ -1,6 +1,7 @@
 //! The container's seccomp filter: compiled (or loaded from the cache) in the runtime before
 //! anything is created, installed by the init as late as it can be.
 
+use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
@@ -36,20 +37,32 @@ pub fn compile(plan: &Plan, state_root: &Path) -> Result<Option<Program>> {
     Ok(Some(program))
 }
 
-/// Sends the notify fd the init installed to the seccomp agent at `listenerPath`, with the
-/// container's state, as the runtime-spec describes.
-pub fn send_listener(profile: &LinuxSeccomp, plan: &Plan, pid: i32, fd: &OwnedFd) -> Result<()> {
+/// The container a notify fd belongs to.
+pub struct ListenerTarget<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub annotations: &'a HashMap<String, String>,
+}
+
+/// Sends a notify fd (of the init or of an exec'd process `pid`) to the seccomp agent at
+/// `listenerPath`, with the container's state, as the runtime-spec describes.
+pub fn send_listener_to(
+    profile: &LinuxSeccomp,
+    target: &ListenerTarget<'_>,
+    pid: i32,
+    fd: &OwnedFd,
+) -> Result<()> {
     let path = profile
         .listener_path()
         .as_ref()
         .ok_or_else(|| Error::invalid("linux.seccomp.listenerPath", "missing"))?;
     let mut state = State::default();
     state.set_version(OCI_VERSION.to_string());
-    state.set_id(plan.id.clone());
+    state.set_id(target.id.to_string());
     state.set_status(oci_spec::runtime::ContainerState::Creating);
     state.set_pid(Some(pid));
-    state.set_bundle(plan.bundle.clone());
-    state.set_annotations(Some(plan.annotations.clone()));
+    state.set_bundle(target.bundle.to_path_buf());
+    state.set_annotations(Some(target.annotations.clone()));
     let message = container_process_state(
         OCI_VERSION,
         pid,
@@ -62,4 +75,14 @@ pub fn send_listener(profile: &LinuxSeccomp, plan: &Plan, pid: i32, fd: &OwnedFd
             std::io::Error::other(e),
         )
     })
+}
+
+/// [`send_listener_to`] for the init of a planned container.
+pub fn send_listener(profile: &LinuxSeccomp, plan: &Plan, pid: i32, fd: &OwnedFd) -> Result<()> {
+    let target = ListenerTarget {
+        id: &plan.id,
+        bundle: &plan.bundle,
+        annotations: &plan.annotations,
+    };
+    send_listener_to(profile, &target, pid, fd)
 }

@@ -177,6 +177,11 @@ impl SyncSocket {
         }
     }
 
+    /// The socket as a plain fd (for use as a console socket).
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
     }

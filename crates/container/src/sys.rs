@@ -435,3 +435,41 @@ pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     }
     close_range(start, u32::MAX, false)
 }
+
+/// A signalfd for every signal (they must be blocked already), non-blocking, close-on-exec.
+pub fn signalfd_all() -> io::Result<OwnedFd> {
+    // SAFETY: the sigset is plain data filled by sigfillset; signalfd returns a new fd that
+    // we take ownership of.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        let fd = check_int(libc::signalfd(
+            -1,
+            &all,
+            libc::SFD_CLOEXEC | libc::SFD_NONBLOCK,
+        ))?;
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads one pending signal from a signalfd; `None` when nothing is pending.
+pub fn read_signal(fd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    // SAFETY: signalfd_siginfo is plain data of the size we read into.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        let n = libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            size,
+        );
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EAGAIN) => Ok(None),
+                _ => Err(err),
+            };
+        }
+        Ok((n as usize == size).then_some(info.ssi_signo as i32))
+    }
+}

@@ -138,6 +138,62 @@ pub enum Command {
     },
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
+    /// Run a new process inside a running container.
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// A runtime-spec process object (JSON file, or - for stdin).
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// A unix socket that receives the pty master when --tty is set.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory of the process.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (repeatable).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional gids (repeatable).
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (repeatable).
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// AppArmor profile of the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label of the process.
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// Pass this many fds beyond stdio to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Return once the process runs.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the process's host pid here.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Allow exec into a paused container.
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// The container's id.
+    pub id: String,
+    /// The command and its arguments (when no --process is given).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 /// Every long option name, for turning Go-style `-name` into `--name`.
@@ -163,6 +219,18 @@ const LONG_OPTIONS: &[&str] = &[
     "format",
     "quiet",
     "help",
+    "process",
+    "cwd",
+    "env",
+    "tty",
+    "user",
+    "additional-gids",
+    "cap",
+    "no-new-privs",
+    "apparmor",
+    "process-label",
+    "pid-file",
+    "ignore-paused",
 ];
 
 /// Rewrites `-name` and `-name=value` to their `--` form when `name` is a long option.

@@ -4,11 +4,11 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
-use berth_container::ops::{self, CreateOptions, RunOptions};
+use berth_container::ops::{self, CreateOptions, ExecProcess, RunOptions};
 use berth_container::state::StateRoot;
 use berth_container::{Error, Result};
 
-use crate::cli::{Cli, Command, CreateArgs, ListFormat};
+use crate::cli::{Cli, Command, CreateArgs, ExecArgs, ListFormat};
 
 /// Runs the command; the value is the process's exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
@@ -19,7 +19,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
     match command {
         Command::Create(args) => {
             refuse_systemd(cli)?;
-            let options = create_options(args)?;
+            let options = create_options(args, false)?;
             ops::create_container(&root, &args.id, &args.bundle, options, false)?;
             Ok(0)
         }
@@ -35,7 +35,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             keep,
         } => {
             refuse_systemd(cli)?;
-            let options = create_options(create)?;
+            let options = create_options(create, !*detach)?;
             let outcome = ops::run(
                 &root,
                 &create.id,
@@ -113,6 +113,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             print_json_pretty(&crate::features::features())?;
             Ok(0)
         }
+        Command::Exec(args) => exec(&root, args),
     }
 }
 
@@ -131,7 +132,7 @@ fn print_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-fn create_options(args: &CreateArgs) -> Result<CreateOptions> {
+fn create_options(args: &CreateArgs, relay_terminal: bool) -> Result<CreateOptions> {
     check_preserved_fds(args.preserve_fds)?;
     let console_socket = match &args.console_socket {
         Some(path) => Some(connect_console_socket(path)?),
@@ -146,7 +147,46 @@ fn create_options(args: &CreateArgs) -> Result<CreateOptions> {
         preserve_fds: args.preserve_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
+        relay_terminal,
     })
+}
+
+fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
+    check_preserved_fds(args.preserve_fds)?;
+    let process = match &args.process {
+        Some(path) => ExecProcess::File(berth_container::spec::load_process(path)?),
+        None => ExecProcess::Args(ops::ExecArgs {
+            args: args.command.clone(),
+            env: args.env.clone(),
+            cwd: args.cwd.clone(),
+            user: args.user.clone(),
+            additional_gids: args.additional_gids.clone(),
+            capabilities: args.cap.clone(),
+            no_new_privileges: args.no_new_privs,
+            tty: args.tty,
+            apparmor: args.apparmor.clone(),
+            process_label: args.process_label.clone(),
+        }),
+    };
+    let console_socket = match &args.console_socket {
+        Some(path) => Some(connect_console_socket(path)?),
+        None => None,
+    };
+    ops::exec(
+        root,
+        &args.id,
+        ops::ExecOptions {
+            process,
+            console_socket,
+            preserve_fds: args.preserve_fds,
+            detach: args.detach,
+            pid_file: args
+                .pid_file
+                .as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+            ignore_paused: args.ignore_paused,
+        },
+    )
 }
 
 /// Fds 3.. 3+n-1 must be open: otherwise one of our own descriptors could take such a

@@ -26,9 +26,27 @@ pub struct Pty {
     pub peer: OwnedFd,
 }
 
-/// Opens a pty from the container's `/dev/pts/ptmx` (inside `root`), verified to be a real
-/// devpts ptmx, and binds its peer onto `/dev/console`.
+/// Opens a pty from the container's `/dev/pts/ptmx` (inside `root`) and binds its peer onto
+/// `/dev/console`.
 pub fn open_console(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<Pty> {
+    let fail = |what: &str, e: std::io::Error| InitError::Console(format!("{what}: {e}"));
+    let pty = open_pty(root, size)?;
+    let console = touch_in_root(root, Path::new("dev/console"))
+        .map_err(|e| fail("create /dev/console", e))?;
+    sys::mount(
+        Some(&fd_path(&pty.peer)),
+        &fd_path(&console),
+        None,
+        libc::MS_BIND,
+        None,
+    )
+    .map_err(|e| fail("bind the pty onto /dev/console", e))?;
+    Ok(pty)
+}
+
+/// Opens a pty from the container's `/dev/pts/ptmx` (inside `root`), verified to be a real
+/// devpts ptmx.
+pub fn open_pty(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<Pty> {
     let fail = |what: &str, e: std::io::Error| InitError::Console(format!("{what}: {e}"));
     let master = rustix::fs::openat2(
         root,
@@ -62,16 +80,6 @@ pub fn open_console(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<Pt
     if let Some((rows, cols)) = size {
         set_window_size(&master, rows, cols).map_err(|e| fail("set window size", e))?;
     }
-    let console = touch_in_root(root, Path::new("dev/console"))
-        .map_err(|e| fail("create /dev/console", e))?;
-    sys::mount(
-        Some(&fd_path(&peer)),
-        &fd_path(&console),
-        None,
-        libc::MS_BIND,
-        None,
-    )
-    .map_err(|e| fail("bind the pty onto /dev/console", e))?;
     Ok(Pty { master, peer })
 }
 

@@ -8,6 +8,8 @@
 
 mod console;
 mod dev;
+mod exec;
+mod finish;
 mod fs;
 mod process;
 mod procfs;
@@ -27,6 +29,7 @@ use crate::sync::{Message, SyncSocket};
 use crate::sys;
 
 pub use console::set_window_size;
+pub use exec::{ExecContext, exec_child_main};
 pub use procfs::ProcHandle;
 
 /// What went wrong inside the init, as text for the runtime.
@@ -128,51 +131,6 @@ pub struct InitContext<'a> {
     pub signal_mask: &'a sys::SignalMask,
     /// The compiled seccomp filter, if the config has one.
     pub seccomp: Option<&'a berth_seccomp::Program>,
-}
-
-/// When the init installs the seccomp filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SeccompTiming {
-    /// No filter.
-    Never,
-    /// While the init still holds CAP_SYS_ADMIN (no no_new_privs, and the process will not
-    /// keep CAP_SYS_ADMIN): before switching user and capabilities.
-    BeforeIdentity,
-    /// After everything else but before reporting ready: the notify fd must reach the
-    /// runtime, which waits for it only until the init is ready.
-    BeforeReady,
-    /// As the very last step before exec, so that no setup syscall is filtered.
-    BeforeExec,
-}
-
-fn seccomp_timing(ctx: &InitContext<'_>) -> SeccompTiming {
-    let Some(program) = ctx.seccomp else {
-        return SeccompTiming::Never;
-    };
-    let process = &ctx.plan.process;
-    const CAP_SYS_ADMIN: u64 = 1 << 21;
-    let privileged_after = process.capabilities.effective & CAP_SYS_ADMIN != 0;
-    if !process.no_new_privileges && !privileged_after {
-        SeccompTiming::BeforeIdentity
-    } else if program.needs_listener() {
-        SeccompTiming::BeforeReady
-    } else {
-        SeccompTiming::BeforeExec
-    }
-}
-
-/// Installs the filter; a notify fd goes to the runtime over the sync socket.
-fn install_seccomp(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), InitError> {
-    let Some(program) = ctx.seccomp else {
-        return Ok(());
-    };
-    let listener = program
-        .install()
-        .map_err(|e| InitError::Process(format!("install the seccomp filter: {e}")))?;
-    if let Some(fd) = listener {
-        sync.send_with_fd(&Message::SeccompListener, Some(&fd))?;
-    }
-    Ok(())
 }
 
 /// The entry point of the child after clone. Never returns.
@@ -300,17 +258,14 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if let Some(persona) = plan.personality {
         sys::set_personality(persona).map_err(|e| InitError::sys("personality", e))?;
     }
-    let timing = seccomp_timing(ctx);
-    become_process(ctx, &proc, sync, timing)?;
-    if timing == SeccompTiming::BeforeReady {
-        install_seccomp(ctx, sync)?;
-    }
-
-    let program = process::find_executable(&plan.process)?;
-    let argv = process::exec_arguments(&plan.process);
-    let envp = process::exec_environment(&plan.process);
-    sys::close_range(3 + ctx.preserve_fds, u32::MAX, true)
-        .map_err(|e| InitError::sys("close_range", e))?;
+    let finish = finish::Finish {
+        process: &plan.process,
+        last_cap: ctx.last_cap,
+        seccomp: ctx.seccomp,
+        preserve_fds: ctx.preserve_fds,
+        signal_mask: ctx.signal_mask,
+    };
+    let prepared = finish.prepare(&proc, sync)?;
     drop(proc);
 
     sync.send(&Message::Ready)?;
@@ -329,15 +284,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         );
         run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
     }
-    sys::reset_signal_disposition(libc::SIGPIPE);
-    if timing == SeccompTiming::BeforeExec {
-        install_seccomp(ctx, sync)?;
-    }
-    Err(InitError::Exec(format!(
-        "exec {}: {}",
-        program.to_string_lossy(),
-        sys::execve(&program, &argv, &envp)
-    )))
+    Err(finish.exec(prepared, sync))
 }
 
 /// Closes every descriptor the runtime had open except the ones the init needs.
@@ -352,33 +299,6 @@ fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), I
     }
     sys::close_fds_except(3 + ctx.preserve_fds, &keep)
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))
-}
-
-/// Everything from limits to capabilities; shared by the init and exec'd processes.
-fn become_process(
-    ctx: &InitContext<'_>,
-    proc: &ProcHandle,
-    sync: &SyncSocket,
-    timing: SeccompTiming,
-) -> Result<(), InitError> {
-    let process = &ctx.plan.process;
-    if let Some(score) = process.oom_score_adj {
-        proc.write_self("oom_score_adj", score.to_string().as_bytes())
-            .map_err(|e| InitError::sys(format!("set oom_score_adj to {score}"), e))?;
-    }
-    if let Some((class, priority)) = process.io_priority {
-        sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
-    }
-    process::set_rlimits(process)?;
-    if timing == SeccompTiming::BeforeIdentity {
-        install_seccomp(ctx, sync)?;
-    }
-    let setgroups_allowed = true;
-    process::set_identity(process, ctx.last_cap, setgroups_allowed)?;
-    process::enter_cwd(&process.cwd)?;
-    rustix::process::umask(Mode::from_raw_mode(process.umask.unwrap_or(0o022)));
-    process::set_no_new_privs(process)?;
-    Ok(())
 }
 
 /// After a new user namespace is mapped: become its root (when root is mapped), so that

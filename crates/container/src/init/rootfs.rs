@@ -29,13 +29,13 @@ fn cstr(path: &Path) -> CString {
 /// Sets the propagation of `/` and binds the rootfs onto itself so it is a mount point
 /// (pivot_root needs one). Returns an fd of the rootfs mount.
 pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
-    // Shared propagation is applied to the new root after the pivot; until then nothing may
-    // propagate back to the host, so everything is made a slave (the default) or private.
-    let shared = plan.root_propagation & libc::MS_SHARED != 0;
-    let initial = if shared {
+    // The configured propagation is given to the new root after the pivot. Until then
+    // nothing may propagate back to the host: everything becomes a slave, or private when
+    // that was asked for (unbindable now would forbid the bind of the rootfs itself).
+    let initial = if plan.root_propagation & libc::MS_PRIVATE != 0 {
         libc::MS_PRIVATE | libc::MS_REC
     } else {
-        plan.root_propagation | libc::MS_REC
+        libc::MS_SLAVE | libc::MS_REC
     };
     sys::mount(None, c"/", None, initial, None)
         .map_err(|e| InitError::sys("make / private or slave", e))?;
@@ -387,9 +387,7 @@ pub fn finish_root(plan: &Plan) -> Result<()> {
             .map_err(|e| InitError::sys("open /", e.into()))?;
         make_readonly(&root).map_err(|e| InitError::sys("make / read-only", e))?;
     }
-    if plan.root_propagation & libc::MS_SHARED != 0 {
-        sys::mount(None, c"/", None, plan.root_propagation, None)
-            .map_err(|e| InitError::sys("make / shared", e))?;
-    }
+    sys::mount(None, c"/", None, plan.root_propagation, None)
+        .map_err(|e| InitError::sys("set the propagation of /", e))?;
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::hooks::{HookKind, SpecState, run_hooks};
 use crate::spawn::{SpawnOptions, Spawned, spawn_init};
 use crate::spec::{self, NamespaceKind, Plan};
 use crate::state::{self, ContainerDir, OCI_VERSION, Record, StateRoot, Status};
-use crate::sync::Message;
+use crate::sync::{Message, SyncSocket};
 
 /// Options of `create` (and `run`) besides the bundle.
 #[derive(Debug, Default)]
@@ -21,6 +21,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
+    /// `run` in the foreground: a terminal without a console socket is relayed by the
+    /// runtime itself.
+    pub relay_terminal: bool,
 }
 
 /// A container whose init is set up and waiting.
@@ -29,6 +32,8 @@ pub struct Created {
     pub dir: ContainerDir,
     pub cgroup: ContainerCgroup,
     pub spawned: Spawned,
+    /// Our end of the console socket when the runtime relays the terminal.
+    pub relay: Option<SyncSocket>,
 }
 
 /// Reads and plans `<bundle>/config.json` for container `id`.
@@ -55,6 +60,13 @@ pub fn create_container(
     sync_start: bool,
 ) -> Result<Created> {
     let (config, plan) = load_plan(id, bundle)?;
+    let mut options = options;
+    let mut relay = None;
+    if plan.process.terminal && options.console_socket.is_none() && options.relay_terminal {
+        let (ours, theirs) = SyncSocket::pair()?;
+        relay = Some(ours);
+        options.console_socket = Some(theirs.into_fd());
+    }
     if plan.process.terminal && options.console_socket.is_none() {
         return Err(Error::invalid(
             "process.terminal",
@@ -119,6 +131,7 @@ pub fn create_container(
         dir,
         cgroup,
         spawned,
+        relay,
     })
 }
 

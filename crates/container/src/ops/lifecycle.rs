@@ -160,6 +160,10 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
     std::fs::remove_file(&fifo_path).map_err(|e| Error::path("remove exec fifo", &fifo_path, e))?;
     rustix::io::write(&fifo, b"0")
         .map_err(|e| Error::path("write exec fifo", &fifo_path, e.into()))?;
+    // The init's read end is close-on-exec: once it is gone the fifo reports POLLERR on our
+    // end. Waiting for that means the poststart hooks run after the process was executed,
+    // as the runtime-spec orders it.
+    wait_for_reader_gone(&fifo);
     drop(fifo);
     let hooks = record
         .config
@@ -182,6 +186,17 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
         &hooks,
         &state.to_json(),
     ))
+}
+
+/// Blocks until the fifo has no reader left (POLLERR on the write end).
+fn wait_for_reader_gone(fifo: &OwnedFd) {
+    let mut fds = [PollFd::new(fifo, PollFlags::empty())];
+    loop {
+        match poll(&mut fds, None) {
+            Err(rustix::io::Errno::INTR) => continue,
+            _ => return,
+        }
+    }
 }
 
 /// `kill ID SIGNAL [--all]`.
@@ -220,17 +235,16 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
     };
     let status = status_of(&record, &dir.path);
     let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
+    // The runtime-spec: "Attempting to delete a container that is not stopped MUST have no
+    // effect on the container and MUST generate an error." (runc deletes created ones.)
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&record, &cgroup)?,
-        Status::Running | Status::Paused | Status::Creating if force => {
-            kill_and_wait(&record, &cgroup)?
-        }
+        _ if force => kill_and_wait(&record, &cgroup)?,
         other => {
             return Err(wrong(
                 id,
                 other,
-                "cannot delete a running container: stop it first or use --force",
+                "only a stopped container can be deleted: kill it first or use --force",
             ));
         }
     }

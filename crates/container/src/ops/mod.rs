@@ -1,11 +1,15 @@
 //! The operations of the runtime's command line, on top of spec, spawn, state and hooks.
 
 mod create;
+mod exec;
 mod lifecycle;
 mod run;
 mod signal;
+mod supervise;
 
 pub use create::{CreateOptions, Created, create_container, load_plan};
+pub use exec::{ExecArgs, ExecOptions, ExecProcess, exec, process_from_args};
 pub use lifecycle::{StateOutput, delete, kill, list, start, state, status_of, wait_exit};
-pub use run::{RunOptions, RunOutcome, run, wait_forwarding_signals};
+pub use run::{RunOptions, RunOutcome, run};
 pub use signal::parse_signal;
+pub use supervise::{TtyRelay, receive_master, supervise};

@@ -6,10 +6,11 @@
 
 use std::path::Path;
 
-use rustix::process::{Pid, Signal, WaitOptions, pidfd_send_signal};
+use std::os::fd::AsFd;
 
 use super::create::{CreateOptions, create_container};
 use super::lifecycle;
+use super::supervise::{TtyRelay, receive_master, supervise};
 use crate::error::{Error, Result};
 use crate::hooks::{HookKind, SpecState, run_hooks_warning};
 use crate::state::{StateRoot, Status};
@@ -47,6 +48,7 @@ pub fn run(
         dir,
         cgroup,
         mut spawned,
+        relay,
     } = created;
     if !options.detach {
         // Without a pid namespace the container's orphans would otherwise escape us.
@@ -97,7 +99,11 @@ pub fn run(
             warnings,
         });
     }
-    let exit_code = wait_forwarding_signals(pid, &spawned.pidfd)?;
+    let tty = match &relay {
+        Some(socket) => Some(TtyRelay::new(receive_master(socket.as_fd())?)),
+        None => None,
+    };
+    let exit_code = supervise(pid, &spawned.pidfd, tty)?;
     if !options.keep {
         warnings.extend(lifecycle::delete(root, id, true)?);
     }
@@ -105,46 +111,4 @@ pub fn run(
         exit_code,
         warnings,
     })
-}
-
-/// Forwards every signal we receive to the process and returns its exit code once it
-/// exits. Other children (orphans we reap as subreaper) are reaped and ignored.
-pub fn wait_forwarding_signals(pid: i32, pidfd: &std::os::fd::OwnedFd) -> Result<i32> {
-    loop {
-        if let Some(code) = reap(pid)? {
-            return Ok(code);
-        }
-        let Some(signal) = sys::wait_for_signal(None).map_err(|e| Error::sys("sigwaitinfo", e))?
-        else {
-            continue;
-        };
-        if signal == libc::SIGCHLD {
-            continue;
-        }
-        if let Some(sig) = Signal::from_named_raw(signal) {
-            let _ = pidfd_send_signal(pidfd, sig);
-        }
-    }
-}
-
-/// Reaps every exited child; returns the exit code of `pid` if it was among them.
-fn reap(pid: i32) -> Result<Option<i32>> {
-    loop {
-        match rustix::process::wait(WaitOptions::NOHANG) {
-            Ok(Some((reaped, status))) => {
-                if reaped == Pid::from_raw(pid).expect("positive pid") {
-                    let code = match (status.exit_status(), status.terminating_signal()) {
-                        (Some(code), _) => code,
-                        (None, Some(sig)) => 128 + sig,
-                        _ => 255,
-                    };
-                    return Ok(Some(code));
-                }
-            }
-            Ok(None) => return Ok(None),
-            Err(rustix::io::Errno::CHILD) => return Ok(None),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::sys("wait", e)),
-        }
-    }
 }

@@ -1,0 +1,130 @@
+//! The last steps of every container process, the init's and an exec'd one's: limits,
+//! identity, capabilities, working directory, no_new_privs and seccomp, then exec.
+
+use std::ffi::CString;
+
+use rustix::fs::Mode;
+
+use super::procfs::ProcHandle;
+use super::{InitError, process};
+use crate::spec::ProcessPlan;
+use crate::sync::{Message, SyncSocket};
+use crate::sys;
+
+/// When the init installs the seccomp filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeccompTiming {
+    /// No filter.
+    Never,
+    /// While the init still holds CAP_SYS_ADMIN (no no_new_privs, and the process will not
+    /// keep CAP_SYS_ADMIN): before switching user and capabilities.
+    BeforeIdentity,
+    /// After everything else but before reporting ready: the notify fd must reach the
+    /// runtime, which waits for it only until the init is ready.
+    BeforeReady,
+    /// As the very last step before exec, so that no setup syscall is filtered.
+    BeforeExec,
+}
+
+fn seccomp_timing(finish: &Finish<'_>) -> SeccompTiming {
+    let Some(program) = finish.seccomp else {
+        return SeccompTiming::Never;
+    };
+    let process = finish.process;
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    let privileged_after = process.capabilities.effective & CAP_SYS_ADMIN != 0;
+    if !process.no_new_privileges && !privileged_after {
+        SeccompTiming::BeforeIdentity
+    } else if program.needs_listener() {
+        SeccompTiming::BeforeReady
+    } else {
+        SeccompTiming::BeforeExec
+    }
+}
+
+/// Installs the filter; a notify fd goes to the runtime over the sync socket.
+fn install_seccomp(finish: &Finish<'_>, sync: &SyncSocket) -> Result<(), InitError> {
+    let Some(program) = finish.seccomp else {
+        return Ok(());
+    };
+    let listener = program
+        .install()
+        .map_err(|e| InitError::Process(format!("install the seccomp filter: {e}")))?;
+    if let Some(fd) = listener {
+        sync.send_with_fd(&Message::SeccompListener, Some(&fd))?;
+    }
+    Ok(())
+}
+
+/// What the last steps need.
+pub struct Finish<'a> {
+    pub process: &'a ProcessPlan,
+    pub last_cap: u32,
+    pub seccomp: Option<&'a berth_seccomp::Program>,
+    pub preserve_fds: u32,
+    pub signal_mask: &'a sys::SignalMask,
+}
+
+/// The program, ready to be executed.
+pub struct Prepared {
+    program: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    timing: SeccompTiming,
+}
+
+impl Finish<'_> {
+    /// Everything from limits to capabilities. Afterwards only the wait for `start` (for the
+    /// init) and [`Finish::exec`] remain.
+    pub fn prepare(&self, proc: &ProcHandle, sync: &SyncSocket) -> Result<Prepared, InitError> {
+        let process = self.process;
+        let timing = seccomp_timing(self);
+        if let Some(score) = process.oom_score_adj {
+            proc.write_self("oom_score_adj", score.to_string().as_bytes())
+                .map_err(|e| InitError::sys(format!("set oom_score_adj to {score}"), e))?;
+        }
+        if let Some((class, priority)) = process.io_priority {
+            sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
+        }
+        process::set_rlimits(process)?;
+        if timing == SeccompTiming::BeforeIdentity {
+            install_seccomp(self, sync)?;
+        }
+        process::set_identity(process, self.last_cap, true)?;
+        process::enter_cwd(&process.cwd)?;
+        rustix::process::umask(Mode::from_raw_mode(process.umask.unwrap_or(0o022)));
+        process::set_no_new_privs(process)?;
+        if timing == SeccompTiming::BeforeReady {
+            install_seccomp(self, sync)?;
+        }
+        let prepared = Prepared {
+            program: process::find_executable(process)?,
+            argv: process::exec_arguments(process),
+            envp: process::exec_environment(process),
+            timing,
+        };
+        // Whatever the runtime still had open is closed by the exec; preserved fds stay.
+        sys::close_range(3 + self.preserve_fds, u32::MAX, true)
+            .map_err(|e| InitError::sys("close_range", e))?;
+        Ok(prepared)
+    }
+
+    /// Restores signals and execs. With a late seccomp filter, nothing but the exec runs
+    /// after it is installed. Only returns on failure.
+    pub fn exec(&self, prepared: Prepared, sync: &SyncSocket) -> InitError {
+        if let Err(e) = sys::restore_signal_mask(self.signal_mask) {
+            return InitError::sys("sigprocmask", e);
+        }
+        sys::reset_signal_disposition(libc::SIGPIPE);
+        if prepared.timing == SeccompTiming::BeforeExec
+            && let Err(e) = install_seccomp(self, sync)
+        {
+            return e;
+        }
+        InitError::Exec(format!(
+            "exec {}: {}",
+            prepared.program.to_string_lossy(),
+            sys::execve(&prepared.program, &prepared.argv, &prepared.envp)
+        ))
+    }
+}
