@@ -174,24 +174,27 @@ fn container_mounts_are_invisible_to_the_host() {
     let mut bundle = env.bundle();
     bundle.mount(json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}));
     bundle.sh("echo ready; exec sleep 100");
-    let before: Vec<String> = host_mountinfo()
-        .into_iter()
-        .map(|m| m.mount_point)
-        .collect();
+    // Filesystems a leak would add to the host: the container's proc, sysfs, devpts, mqueue.
+    let count_special = || {
+        host_mountinfo()
+            .iter()
+            .filter(|m| ["proc", "sysfs", "devpts", "mqueue"].contains(&m.fstype.as_str()))
+            .count()
+    };
+    let before = count_special();
     let c = env.create_started(&bundle);
     c.wait_output("ready", STATUS_TIMEOUT);
     assert_eq!(env.host_mounts(), Vec::<String>::new());
     let rootfs = bundle.rootfs.to_str().unwrap();
-    let after = host_mountinfo();
-    let leaked: Vec<_> = after
-        .iter()
-        .filter(|m| m.mount_point.contains(rootfs) || !before.contains(&m.mount_point))
-        .filter(|m| m.mount_point.starts_with(env.dir().to_str().unwrap()))
+    let leaked: Vec<MountInfo> = host_mountinfo()
+        .into_iter()
+        .filter(|m| m.mount_point.starts_with(rootfs))
         .collect();
     assert!(
         leaked.is_empty(),
         "container mounts on the host: {leaked:?}"
     );
+    assert_eq!(count_special(), before, "the host got new special mounts");
     // And the container does have its own mounts right now.
     let pid = c.pid();
     let theirs = parse_mountinfo(&fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap());
@@ -225,22 +228,22 @@ struct HostQueue(String);
 
 impl HostQueue {
     fn new() -> Self {
-        let out = std::process::Command::new("ipcmk")
-            .arg("-Q")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ipcmk -Q failed");
-        let text = String::from_utf8_lossy(&out.stdout);
-        let id = text.split(':').nth(1).expect("ipcmk prints the id").trim();
-        HostQueue(id.to_string())
+        let out = host("ipcmk", &["-Q"]);
+        out.ok();
+        let id = out
+            .stdout
+            .split(':')
+            .nth(1)
+            .expect("ipcmk prints the id")
+            .trim()
+            .to_string();
+        HostQueue(id)
     }
 }
 
 impl Drop for HostQueue {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("ipcrm")
-            .args(["-q", &self.0])
-            .status();
+        host("ipcrm", &["-q", &self.0]);
     }
 }
 

@@ -150,12 +150,13 @@ fn exit_code(status: ExitStatus) -> i32 {
 fn applets() -> &'static [String] {
     static APPLETS: OnceLock<Vec<String>> = OnceLock::new();
     APPLETS.get_or_init(|| {
-        let out = Command::new(BUSYBOX)
-            .arg("--list")
-            .output()
-            .unwrap_or_else(|e| panic!("{BUSYBOX} --list: {e} (install busybox-static)"));
-        assert!(out.status.success(), "{BUSYBOX} --list failed");
-        String::from_utf8_lossy(&out.stdout)
+        assert!(
+            Path::new(BUSYBOX).exists(),
+            "{BUSYBOX} is missing (install busybox-static)"
+        );
+        let out = host(BUSYBOX, &["--list"]);
+        out.ok();
+        out.stdout
             .lines()
             .map(str::trim)
             .filter(|a| !a.is_empty() && *a != "busybox")
@@ -207,17 +208,7 @@ pub fn spec_template() -> &'static Value {
             .prefix("berth-test-spec-")
             .tempdir()
             .unwrap();
-        let out = Command::new(BIN)
-            .arg("spec")
-            .arg("--bundle")
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "berth-runtime spec failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        host(BIN, &["spec", "--bundle", dir.path().to_str().unwrap()]).ok();
         let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
         serde_json::from_str(&text).expect("spec writes JSON")
     })
@@ -839,11 +830,25 @@ pub fn run_to_files(cmd: &mut Command, io: &IoFiles, timeout: Duration) -> Out {
 }
 
 fn describe(cmd: &Command) -> String {
+    let program = cmd.get_program().to_string_lossy();
+    let program = if program == BIN {
+        "berth-runtime".into()
+    } else {
+        program
+    };
     let args: Vec<String> = cmd
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    format!("`berth-runtime {}`", args.join(" "))
+    format!("`{program} {}`", args.join(" "))
+}
+
+/// Runs a program on the host with piped output. Every child of this test binary must be
+/// spawned through the harness: the orphan reaper would otherwise steal its exit status.
+pub fn host(program: &str, args: &[&str]) -> Out {
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null());
+    run_piped(&mut cmd, COMMAND_TIMEOUT)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1073,12 +1078,12 @@ pub fn unmount_under(dir: &Path) {
             return;
         }
         for m in mounts.iter().rev() {
-            let _ = Command::new("umount")
-                .arg("--lazy")
-                .arg(m)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let mut cmd = Command::new("umount");
+            cmd.arg("--lazy").arg(m).stdin(Stdio::null());
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            if let Ok(child) = try_spawn(&mut cmd) {
+                let _ = wait_child(child, Duration::from_secs(10));
+            }
         }
     }
 }
