@@ -225,6 +225,14 @@ fn empty_args_and_relative_cwd_are_refused() {
 }
 
 #[test]
+fn a_cwd_that_is_a_file_is_refused() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.process()["cwd"] = json!("/etc/passwd");
+    create_fails(&env, &bundle, &["/etc/passwd"]);
+}
+
+#[test]
 fn id_mappings_without_a_user_namespace_are_refused() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

@@ -175,6 +175,14 @@ fn user_groups_and_umask() {
 }
 
 #[test]
+fn default_umask_is_0022() {
+    let Some(env) = TestEnv::new() else { return };
+    let out = env.run_sh("umask; touch /tmp/f; stat -c %a /tmp/f");
+    out.ok();
+    assert_eq!(out.lines(), ["0022", "644"], "{out}");
+}
+
+#[test]
 fn capabilities_of_root() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

@@ -38,6 +38,9 @@ fn mounts_are_made_in_config_order() {
     let file = env.dir().join("single-file");
     fs::write(&file, "single file\n").unwrap();
     let mut bundle = env.bundle();
+    // A relative bind source is relative to the bundle.
+    fs::create_dir(bundle.dir.join("in-bundle")).unwrap();
+    fs::write(bundle.dir.join("in-bundle/note"), "bundle-relative\n").unwrap();
     bundle
         .mount(json!({"destination": "/a", "type": "tmpfs", "source": "tmpfs"}))
         .mount(
@@ -48,8 +51,10 @@ fn mounts_are_made_in_config_order() {
         .mount(json!({"destination": "/etc/single-file", "type": "none",
                       "source": file.to_str().unwrap(), "options": ["bind", "ro"]}))
         .mount(json!({"destination": "/deep/new/dir", "type": "tmpfs", "source": "tmpfs"}))
+        .mount(json!({"destination": "/rel", "type": "bind", "source": "in-bundle",
+                      "options": ["rbind"]}))
         .sh(
-            "cat /a/b/hello /etc/single-file; test -d /deep/new/dir && echo created; \
+            "cat /a/b/hello /etc/single-file; test -d /deep/new/dir && echo created; cat /rel/note; \
              echo ---; cat /proc/self/mountinfo",
         );
     assert!(!bundle.rootfs.join("a").exists() && !bundle.rootfs.join("deep").exists());
@@ -57,7 +62,7 @@ fn mounts_are_made_in_config_order() {
     out.ok();
     let (files, mountinfo) = out.stdout.split_once("---\n").unwrap();
     assert_eq!(
-        files, "hello from the host\nsingle file\ncreated\n",
+        files, "hello from the host\nsingle file\ncreated\nbundle-relative\n",
         "{out}"
     );
     let mounts = parse_mountinfo(mountinfo);
@@ -284,6 +289,10 @@ fn masked_paths_are_empty() {
     masked.push(json!("/secret-dir"));
     masked.push(json!("/secret-file"));
     masked.push(json!("/does/not/exist"));
+    bundle.linux()["readonlyPaths"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!("/does/not/exist/either"));
     bundle.sh(
         "wc -c < /proc/timer_list; ls -A /sys/firmware | wc -l; ls -A /secret-dir | wc -l; \
          wc -c < /secret-file; touch /secret-dir/new 2>/dev/null && echo dir-writable || echo dir-refused",

@@ -684,17 +684,49 @@ impl TestEnv {
         find_cgroups(&[id.to_string()])
     }
 
+    /// Pids of the helpers and of their descendants.
+    fn helper_trees(&self) -> BTreeSet<i32> {
+        let helpers: Vec<i32> = self
+            .helpers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|c| c.id() as i32)
+            .collect();
+        let mut tree: BTreeSet<i32> = helpers.iter().copied().collect();
+        let mut todo = helpers;
+        while let Some(pid) = todo.pop() {
+            let children =
+                fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                if tree.insert(child) {
+                    todo.push(child);
+                }
+            }
+        }
+        tree
+    }
+
+    /// Processes of the test that are no helper.
+    fn container_processes(&self) -> Vec<i32> {
+        let helpers = self.helper_trees();
+        self.processes()
+            .into_iter()
+            .filter(|p| !helpers.contains(p))
+            .collect()
+    }
+
     /// Asserts that a failed create of `id` left nothing behind: no state dir, no process,
     /// no mount, no cgroup.
     #[track_caller]
     pub fn assert_nothing_left(&self, id: &str) {
         // A killed init may take a moment to disappear from /proc.
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut procs = self.processes();
+        let mut procs = self.container_processes();
         while !procs.is_empty() && Instant::now() < deadline {
             reap_orphans();
             std::thread::sleep(Duration::from_millis(10));
-            procs = self.processes();
+            procs = self.container_processes();
         }
         let state_dir = self.state_root.join(id);
         assert!(
