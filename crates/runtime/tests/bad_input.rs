@@ -242,6 +242,26 @@ fn id_mappings_without_a_user_namespace_are_refused() {
 }
 
 #[test]
+fn an_unwritable_pid_file_fails_create_and_leaves_nothing() {
+    let Some(env) = TestEnv::new() else { return };
+    let bundle = env.bundle();
+    let (out, c) = env.try_create(&bundle, &["--pid-file", "/no/such/dir/init.pid"]);
+    out.fails().mentions(&["/no/such/dir/init.pid"]);
+    env.assert_nothing_left(&c.id);
+}
+
+#[test]
+fn a_console_socket_that_does_not_exist_fails_create() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.process()["terminal"] = json!(true);
+    let socket = env.dir().join("no-such-socket");
+    let (out, c) = env.try_create(&bundle, &["--console-socket", socket.to_str().unwrap()]);
+    out.fails().mentions(&[socket.to_str().unwrap()]);
+    env.assert_nothing_left(&c.id);
+}
+
+#[test]
 fn a_terminal_without_a_console_socket_is_refused() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

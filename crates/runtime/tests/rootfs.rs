@@ -422,6 +422,19 @@ fn no_pivot_runs_the_container() {
 }
 
 #[test]
+fn the_bundle_itself_as_rootfs() {
+    let Some(env) = TestEnv::new() else { return };
+    // runtime-tools' layout: root.path "." and config.json inside the root filesystem.
+    let mut bundle = env.bundle();
+    build_rootfs(&bundle.dir);
+    bundle.config["root"]["path"] = json!(".");
+    bundle.sh("head -c 1 /config.json; echo; ls -d /rootfs");
+    let out = env.run(&bundle);
+    out.ok();
+    assert_eq!(out.lines(), ["{", "/rootfs"], "{out}");
+}
+
+#[test]
 fn rootfs_propagation_values() {
     let Some(env) = TestEnv::new() else { return };
     for (value, want) in [

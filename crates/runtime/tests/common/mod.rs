@@ -117,7 +117,7 @@ fn kill(pid: i32, signal: Signal) {
 }
 
 /// Waits for a spawned child, killing it after `timeout`. Returns None on a timeout.
-fn wait_child(child: Child, timeout: Duration) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
+pub fn wait_child(child: Child, timeout: Duration) -> Option<(ExitStatus, Vec<u8>, Vec<u8>)> {
     let pid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -135,7 +135,8 @@ fn wait_child(child: Child, timeout: Duration) -> Option<(ExitStatus, Vec<u8>, V
     }
 }
 
-fn exit_code(status: ExitStatus) -> i32 {
+/// The exit code of a status, 128+signal when killed by a signal (as shells report it).
+pub fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()
