@@ -65,6 +65,10 @@ pub enum Error {
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
 
+    /// The runtime was told to stop (by this signal) while it waited for a process.
+    #[error("interrupted by signal {0} while setting the process up")]
+    Interrupted(i32),
+
     #[error("{0}")]
     Cgroup(#[from] berth_cgroups::Error),
 

@@ -6,7 +6,7 @@
 
 pub mod error;
 pub mod spec;
-mod sys;
+pub(crate) mod sys;
 
 pub use error::{Error, Result};
 pub mod cgroup;

@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
@@ -26,8 +25,8 @@ pub trait CgroupPlacement {
 
 /// What the caller chooses about a new init.
 pub struct SpawnOptions<'a> {
-    /// The exec fifo (`create`) or None (`run`: started over the sync socket).
-    pub fifo: Option<&'a Path>,
+    /// The listening start socket (`create`) or None (`run`: started over the sync socket).
+    pub start_socket: Option<OwnedFd>,
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
@@ -79,15 +78,6 @@ pub fn spawn_init(
     cgroups: &dyn CgroupPlacement,
 ) -> Result<Spawned> {
     let (parent_sync, child_sync) = SyncSocket::pair()?;
-    // The init's end of the fifo: O_RDWR so that opening never blocks; it then blocks in
-    // read() until `start` writes.
-    let fifo = match options.fifo {
-        Some(path) => Some(
-            rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())
-                .map_err(|e| Error::path("open exec fifo", path, e.into()))?,
-        ),
-        None => None,
-    };
     let staged = plan.namespaces.joined(NamespaceKind::User).is_some()
         || (plan.namespaces.is_new(NamespaceKind::User)
             && plan
@@ -122,8 +112,8 @@ pub fn spawn_init(
             drop(parent_sync);
             let ctx = InitContext {
                 plan,
-                start: match fifo {
-                    Some(fd) => StartSignal::Fifo(fd),
+                start: match options.start_socket {
+                    Some(fd) => StartSignal::Socket(fd),
                     None => StartSignal::Sync,
                 },
                 console_socket: options.console_socket,
@@ -142,7 +132,7 @@ pub fn spawn_init(
     };
     let cloned_into = into.is_some();
     drop(child_sync);
-    drop(fifo);
+    drop(options.start_socket);
     let mut spawned = Spawned {
         pid,
         pidfd,

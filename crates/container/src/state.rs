@@ -1,9 +1,9 @@
 //! A container's state directory, `<root>/<id>/`: `state.json` (written by atomic rename),
-//! `exec.fifo` while the container is created but not started, and an flock on the directory
-//! that serializes operations on one container.
+//! `start.sock` while the container is created but not started (the init listens on it for
+//! `start`), and an flock on the directory that serializes operations on one container.
 //!
 //! The status is never stored: it is read from the kernel (is the init alive, is it the same
-//! process, is its cgroup frozen) and from the presence of the fifo.
+//! process, is its cgroup frozen) and from the presence of the start socket.
 
 use std::collections::HashMap;
 use std::fs;
@@ -21,8 +21,8 @@ use crate::spec::validate_id;
 
 /// The file that holds the record of a container.
 pub const STATE_FILE: &str = "state.json";
-/// The fifo the init blocks on until `start`.
-pub const EXEC_FIFO: &str = "exec.fifo";
+/// The unix socket the init of a created container listens on until `start`.
+pub const START_SOCKET: &str = "start.sock";
 /// The runtime-spec version we implement.
 pub const OCI_VERSION: &str = "1.2.1";
 
@@ -70,6 +70,9 @@ pub struct Record {
     pub cgroup: serde_json::Value,
     /// The container's configuration, for exec defaults and the hooks of later commands.
     pub config: Spec,
+    /// Written while `create` is still setting the container up.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 /// The state root (`--root`, default /run/berth).
@@ -166,8 +169,52 @@ impl ContainerDir {
         })
     }
 
-    pub fn fifo_path(&self) -> PathBuf {
-        self.path.join(EXEC_FIFO)
+    pub fn start_socket_path(&self) -> PathBuf {
+        self.path.join(START_SOCKET)
+    }
+
+    /// The start socket's address, through our fd of the directory: socket paths are
+    /// limited to 108 bytes and state roots can be deep.
+    fn start_socket_address(&self) -> Result<rustix::net::SocketAddrUnix> {
+        use std::os::fd::AsRawFd;
+        let short = format!("/proc/self/fd/{}/{START_SOCKET}", self._lock.as_raw_fd());
+        rustix::net::SocketAddrUnix::new(short.as_str())
+            .map_err(|e| Error::path("socket address", self.start_socket_path(), e.into()))
+    }
+
+    /// Creates the start socket and listens on it (for the init to accept `start`).
+    pub fn listen_start_socket(&self) -> Result<OwnedFd> {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, bind, listen, socket_with};
+        let path = self.start_socket_path();
+        let fail = |op: &'static str, e: rustix::io::Errno| Error::path(op, &path, e.into());
+        let socket = socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| fail("socket", e))?;
+        bind(&socket, &self.start_socket_address()?).map_err(|e| fail("bind", e))?;
+        listen(&socket, 1).map_err(|e| fail("listen", e))?;
+        Ok(socket)
+    }
+
+    /// Connects to the init of a created container; `None` when nobody listens any more.
+    pub fn connect_start_socket(&self) -> Result<Option<OwnedFd>> {
+        use rustix::net::{AddressFamily, SocketFlags, SocketType, connect, socket_with};
+        let path = self.start_socket_path();
+        let socket = socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(|e| Error::path("socket", &path, e.into()))?;
+        match connect(&socket, &self.start_socket_address()?) {
+            Ok(()) => Ok(Some(socket)),
+            Err(rustix::io::Errno::CONNREFUSED | rustix::io::Errno::NOENT) => Ok(None),
+            Err(e) => Err(Error::path("connect", &path, e.into())),
+        }
     }
 
     /// Reads the record; `None` while the container is still being created.
@@ -295,12 +342,6 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// Writes a pid file the way runc does: atomically, the number without a newline.
 pub fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     write_atomically(path, pid.to_string().as_bytes(), 0o644)
-}
-
-/// Creates the exec fifo of a container.
-pub fn make_fifo(path: &Path) -> Result<()> {
-    rustix::fs::mkfifoat(rustix::fs::CWD, path, Mode::from_raw_mode(0o600))
-        .map_err(|e| Error::path("mkfifo", path, e.into()))
 }
 
 /// Opens a file we created for the caller, with O_CLOEXEC (std does this by default).

@@ -163,6 +163,43 @@ impl SyncSocket {
         Ok(Some((message, fd)))
     }
 
+    /// Like [`SyncSocket::recv`], but gives up when a terminating signal (INT, TERM, HUP,
+    /// QUIT) arrives on `signals` (a signalfd): the runtime blocks every signal while it
+    /// sets a process up, and must still be stoppable if the other side hangs.
+    pub fn recv_or_signal(
+        &self,
+        signals: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<Option<(Message, Option<OwnedFd>)>> {
+        use rustix::event::{PollFd, PollFlags, poll};
+        loop {
+            let mut fds = [
+                PollFd::new(&self.fd, PollFlags::IN),
+                PollFd::from_borrowed_fd(signals, PollFlags::IN),
+            ];
+            match poll(&mut fds, None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::sys("poll", e)),
+            }
+            let (socket_ready, signal_ready) =
+                (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
+            if signal_ready {
+                while let Some(signal) =
+                    crate::sys::read_signal(signals).map_err(|e| Error::sys("read signalfd", e))?
+                {
+                    if matches!(
+                        signal,
+                        libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+                    ) {
+                        return Err(Error::Interrupted(signal));
+                    }
+                }
+            }
+            if socket_ready {
+                return self.recv();
+            }
+        }
+    }
+
     /// Waits for a specific message; anything else is a protocol error.
     pub fn expect(&self, wanted: Message) -> Result<()> {
         match self.recv()? {

@@ -224,37 +224,6 @@ pub fn restore_signal_mask(mask: &SignalMask) -> io::Result<()> {
     check_int(ret).map(drop)
 }
 
-/// Waits up to `timeout_ms` (forever when `None`) for any blocked signal and returns its
-/// number, or `None` on timeout.
-pub fn wait_for_signal(timeout_ms: Option<u64>) -> io::Result<Option<i32>> {
-    // SAFETY: the sets and siginfo are plain data owned by this frame; sigtimedwait only
-    // writes into `info`.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let ret = match timeout_ms {
-            Some(ms) => {
-                let ts = libc::timespec {
-                    tv_sec: (ms / 1000) as libc::time_t,
-                    tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-                };
-                libc::sigtimedwait(&all, &mut info, &ts)
-            }
-            None => libc::sigwaitinfo(&all, &mut info),
-        };
-        if ret < 0 {
-            let err = io::Error::last_os_error();
-            return match err.raw_os_error() {
-                Some(libc::EAGAIN) => Ok(None),
-                Some(libc::EINTR) => Ok(None),
-                _ => Err(err),
-            };
-        }
-        Ok(Some(ret))
-    }
-}
-
 /// Puts the disposition of `signal` back to the default. Rust's runtime ignores SIGPIPE,
 /// and an ignored signal would stay ignored in the container's process across exec.
 pub fn reset_signal_disposition(signal: i32) {
@@ -376,19 +345,6 @@ pub fn set_ioprio(class: u32, priority: u32) -> io::Result<()> {
     // SAFETY: plain integer syscall on ourselves (who = 0).
     let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
     check(ret).map(drop)
-}
-
-/// The fd number of a raw fd we received from elsewhere (console socket, preserved fds).
-///
-/// # Errors
-/// Fails when `fd` is not open.
-pub fn borrow_raw_fd(fd: RawFd) -> io::Result<BorrowedFd<'static>> {
-    // SAFETY: F_GETFD only inspects the descriptor table.
-    let ret = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-    check_int(ret)?;
-    // SAFETY: we just checked the fd is open; callers only borrow fds that stay open for
-    // the life of the process (inherited descriptors that nothing else closes).
-    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// setns(2) with a raw CLONE_NEW* flag (0 accepts any type).

@@ -8,7 +8,7 @@ use berth_container::ops::{self, CreateOptions, ExecProcess, RunOptions};
 use berth_container::state::StateRoot;
 use berth_container::{Error, Result};
 
-use crate::cli::{Cli, Command, CreateArgs, ExecArgs, ListFormat};
+use crate::cli::{Cli, Command, CreateArgs, ExecArgs, ListFormat, UpdateArgs};
 
 /// Runs the command; the value is the process's exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
@@ -114,6 +114,19 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Exec(args) => exec(&root, args),
+        Command::Pause { id } => ops::pause(&root, id).map(|()| 0),
+        Command::Resume { id } => ops::resume(&root, id).map(|()| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&root, id, *format, ps_args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events(&root, id, *stats, interval),
+        Command::Update(args) => update(&root, args),
     }
 }
 
@@ -126,9 +139,15 @@ fn refuse_systemd(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// Writes a line to stdout; a reader that went away (`| head`) is not an error.
+fn print_line(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+}
+
 fn print_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::sys("serialize", e))?;
-    println!("{text}");
+    print_line(&text);
     Ok(())
 }
 
@@ -237,4 +256,159 @@ fn write_spec(bundle: &Path, rootless: bool) -> Result<()> {
     let spec = crate::spec_template::default_spec(ids);
     let text = serde_json::to_string_pretty(&spec).map_err(|e| Error::sys("serialize", e))?;
     std::fs::write(&path, text + "\n").map_err(|e| Error::path("write", &path, e))
+}
+
+fn ps(root: &StateRoot, id: &str, format: ListFormat, ps_args: &[String]) -> Result<i32> {
+    let pids = ops::pids(root, id)?;
+    if format == ListFormat::Json {
+        print_line(&serde_json::to_string(&pids).expect("serializable"));
+        return Ok(0);
+    }
+    // Like runc: run ps(1) and keep the header and the lines of the container's pids.
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let output = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .map_err(|e| Error::sys("run ps", e))?;
+    if !output.status.success() {
+        return Err(Error::Unsupported(format!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let pid_column = header
+        .split_whitespace()
+        .position(|c| c == "PID")
+        .ok_or_else(|| Error::Unsupported("ps output has no PID column".into()))?;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{header}");
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(pid_column)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    Ok(0)
+}
+
+fn events(root: &StateRoot, id: &str, once: bool, interval: &str) -> Result<i32> {
+    if once {
+        let event = ops::stats(root, id)?;
+        print_line(&serde_json::to_string(&event).expect("serializable"));
+        return Ok(0);
+    }
+    let interval =
+        crate::units::parse_duration(interval).map_err(|m| Error::invalid("--interval", m))?;
+    ops::events(root, id, interval, |event| {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(event).expect("serializable")
+        )
+        .is_ok()
+            && out.flush().is_ok()
+    })?;
+    Ok(0)
+}
+
+fn update(root: &StateRoot, args: &UpdateArgs) -> Result<i32> {
+    let resources = update_resources(args)?;
+    for warning in ops::update(root, &args.id, &resources)? {
+        log::warn!("{warning}");
+    }
+    Ok(0)
+}
+
+/// The resources of an update: the --resources document, with the flags on top.
+fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources> {
+    use crate::units::parse_size;
+    let mut value = match &args.resources {
+        Some(path) => {
+            let data = if path == Path::new("-") {
+                let mut buf = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .map_err(|e| Error::path("read", "<stdin>", e))?;
+                buf
+            } else {
+                std::fs::read(path).map_err(|e| Error::path("read", path, e))?
+            };
+            let name = if path == Path::new("-") {
+                Path::new("<stdin>")
+            } else {
+                path.as_path()
+            };
+            berth_container::spec::parse::<serde_json::Value>(name, &data)?
+        }
+        None => serde_json::json!({}),
+    };
+    if !value.is_object() {
+        return Err(Error::invalid(
+            "--resources",
+            "must be a JSON object (linux.resources)",
+        ));
+    }
+    let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| parse_size(s).map_err(|m| Error::invalid(flag, m)))
+            .transpose()
+    };
+    let mut set = |section: &str, key: &str, v: serde_json::Value| {
+        value[section][key] = v;
+    };
+    if let Some(v) = size("--memory", &args.memory)? {
+        set("memory", "limit", v.into());
+    }
+    if let Some(v) = size("--memory-swap", &args.memory_swap)? {
+        set("memory", "swap", v.into());
+    }
+    if let Some(v) = size("--memory-reservation", &args.memory_reservation)? {
+        set("memory", "reservation", v.into());
+    }
+    if let Some(v) = args.cpu_quota {
+        set("cpu", "quota", v.into());
+    }
+    if let Some(v) = args.cpu_period {
+        set("cpu", "period", v.into());
+    }
+    if let Some(v) = args.cpu_shares {
+        set("cpu", "shares", v.into());
+    }
+    if let Some(v) = args.cpu_rt_period {
+        set("cpu", "realtimePeriod", v.into());
+    }
+    if let Some(v) = args.cpu_rt_runtime {
+        set("cpu", "realtimeRuntime", v.into());
+    }
+    if let Some(v) = &args.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &args.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    if let Some(v) = args.pids_limit {
+        set("pids", "limit", v.into());
+    }
+    if let Some(v) = args.blkio_weight {
+        set("blockIO", "weight", v.into());
+    }
+    if args.kernel_memory.is_some() {
+        log::warn!("--kernel-memory is ignored: kernel memory limits no longer exist");
+    }
+    let name = args
+        .resources
+        .clone()
+        .unwrap_or_else(|| "update flags".into());
+    berth_container::spec::parse(&name, value.to_string().as_bytes())
 }

@@ -7,6 +7,7 @@ mod commands;
 mod features;
 mod logging;
 mod spec_template;
+mod units;
 
 use clap::Parser;
 

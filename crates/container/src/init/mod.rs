@@ -108,8 +108,8 @@ pub enum CgroupView {
 /// How the init learns that it may exec.
 #[derive(Debug)]
 pub enum StartSignal {
-    /// `create`: a byte written to the exec fifo by `start` (the fd is the init's read end).
-    Fifo(OwnedFd),
+    /// `create`: a connection of `start` on this listening socket (in the state directory).
+    Socket(OwnedFd),
     /// `run`: a Start message on the sync socket.
     Sync,
 }
@@ -270,21 +270,37 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
 
     sync.send(&Message::Ready)?;
     sys::restore_signal_mask(ctx.signal_mask).map_err(|e| InitError::sys("sigprocmask", e))?;
-    match &ctx.start {
-        StartSignal::Fifo(fifo) => wait_fifo(fifo)?,
-        StartSignal::Sync => sync.expect(Message::Start)?,
-    }
-    if let Some(hooks) = plan.hooks.start_container() {
-        let state = SpecState::new(
-            &plan.id,
-            Status::Created,
-            host_pid,
-            &plan.bundle,
-            &plan.annotations,
+    // `start` stays connected until we exec (the connection is close-on-exec), so it knows
+    // when the process runs, and it gets the error text if we fail before.
+    let start = match &ctx.start {
+        StartSignal::Socket(listener) => Some(accept_start(listener)?),
+        StartSignal::Sync => {
+            sync.expect(Message::Start)?;
+            None
+        }
+    };
+    let error = (|| {
+        if let Some(hooks) = plan.hooks.start_container() {
+            let state = SpecState::new(
+                &plan.id,
+                Status::Created,
+                host_pid,
+                &plan.bundle,
+                &plan.annotations,
+            );
+            run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
+        }
+        Ok::<InitError, InitError>(finish.exec(prepared, sync))
+    })()
+    .unwrap_or_else(|e| e);
+    if let Some(connection) = &start {
+        let _ = rustix::net::send(
+            connection,
+            error.to_string().as_bytes(),
+            rustix::net::SendFlags::NOSIGNAL,
         );
-        run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
     }
-    Err(finish.exec(prepared, sync))
+    Err(error)
 }
 
 /// Closes every descriptor the runtime had open except the ones the init needs.
@@ -294,8 +310,8 @@ fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), I
     if let Some(socket) = &ctx.console_socket {
         keep.push(socket.as_raw_fd());
     }
-    if let StartSignal::Fifo(fifo) = &ctx.start {
-        keep.push(fifo.as_raw_fd());
+    if let StartSignal::Socket(socket) = &ctx.start {
+        keep.push(socket.as_raw_fd());
     }
     sys::close_fds_except(3 + ctx.preserve_fds, &keep)
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))
@@ -378,19 +394,20 @@ fn enter_namespaces_staged(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(
     Ok(())
 }
 
-/// Blocks until `start` writes to the exec fifo.
-fn wait_fifo(fifo: &OwnedFd) -> Result<(), InitError> {
-    let mut byte = [0u8; 1];
+/// Waits for `start`: a connection on the start socket and one byte.
+fn accept_start(listener: &OwnedFd) -> Result<OwnedFd, InitError> {
     loop {
-        match rustix::io::read(fifo, &mut byte) {
-            Ok(1) => return Ok(()),
-            Ok(_) => {
-                return Err(InitError::Exec(
-                    "the exec fifo was closed without a start".into(),
-                ));
-            }
+        let connection = match rustix::net::accept_with(listener, rustix::net::SocketFlags::CLOEXEC)
+        {
+            Ok(c) => c,
             Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(InitError::sys("read exec fifo", e.into())),
+            Err(e) => return Err(InitError::sys("accept on the start socket", e.into())),
+        };
+        let mut byte = [0u8; 1];
+        match rustix::io::read(&connection, &mut byte) {
+            Ok(1) => return Ok(connection),
+            // A connection that closes without the byte (a prober) is not a start.
+            Ok(_) | Err(_) => continue,
         }
     }
 }

@@ -32,7 +32,7 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
     // The configured propagation is given to the new root after the pivot. Until then
     // nothing may propagate back to the host: everything becomes a slave, or private when
     // that was asked for (unbindable now would forbid the bind of the rootfs itself).
-    let initial = if plan.root_propagation & libc::MS_PRIVATE != 0 {
+    let initial = if plan.root_propagation.unwrap_or(0) & libc::MS_PRIVATE != 0 {
         libc::MS_PRIVATE | libc::MS_REC
     } else {
         libc::MS_SLAVE | libc::MS_REC
@@ -387,7 +387,9 @@ pub fn finish_root(plan: &Plan) -> Result<()> {
             .map_err(|e| InitError::sys("open /", e.into()))?;
         make_readonly(&root).map_err(|e| InitError::sys("make / read-only", e))?;
     }
-    sys::mount(None, c"/", None, plan.root_propagation, None)
-        .map_err(|e| InitError::sys("set the propagation of /", e))?;
+    if let Some(propagation) = plan.root_propagation {
+        sys::mount(None, c"/", None, propagation, None)
+            .map_err(|e| InitError::sys("set the propagation of /", e))?;
+    }
     Ok(())
 }

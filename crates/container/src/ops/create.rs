@@ -50,7 +50,7 @@ pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Pl
     Ok((config, plan))
 }
 
-/// Creates a container up to the point where its init waits for `start` (fifo) or, with
+/// Creates a container up to the point where its init waits for `start` (socket) or, with
 /// `sync_start`, for a Start message from this process.
 pub fn create_container(
     root: &StateRoot,
@@ -84,15 +84,16 @@ pub fn create_container(
     let cgroup = cgroup_plan.create()?;
     let cgroup = &*undo.cgroup.insert(cgroup);
     let dir = undo.dir.as_ref().expect("set above");
-    let fifo = (!sync_start).then(|| dir.fifo_path());
-    if let Some(fifo) = &fifo {
-        state::make_fifo(fifo)?;
-    }
+    let start_socket = if sync_start {
+        None
+    } else {
+        Some(dir.listen_start_socket()?)
+    };
     let options_pid_file = options.pid_file.clone();
     let mut spawned = spawn_init(
         &plan,
         SpawnOptions {
-            fifo: fifo.as_deref(),
+            start_socket,
             console_socket: options.console_socket,
             preserve_fds: options.preserve_fds,
             no_pivot: options.no_pivot,
@@ -103,12 +104,10 @@ pub fn create_container(
         },
         cgroup,
     )?;
-    drive_setup(&plan, &spawned)?;
-
     let start_time = state::proc_stat(spawned.pid)
         .map(|s| s.start_time)
-        .ok_or_else(|| Error::Init("the container init vanished after setup".into()))?;
-    let record = Record {
+        .ok_or_else(|| Error::Init("the container init vanished during setup".into()))?;
+    let mut record = Record {
         oci_version: OCI_VERSION.to_string(),
         id: id.to_string(),
         pid: spawned.pid,
@@ -119,7 +118,17 @@ pub fn create_container(
         annotations: plan.annotations.clone(),
         cgroup: cgroup.to_record(),
         config,
+        creating: true,
     };
+    // `state` shows the container as creating while its hooks run.
+    if plan.hooks.prestart().is_some()
+        || plan.hooks.create_runtime().is_some()
+        || plan.hooks.create_container().is_some()
+    {
+        dir.save(&record)?;
+    }
+    drive_setup(&plan, &spawned)?;
+    record.creating = false;
     dir.save(&record)?;
     if let Some(pid_file) = &options_pid_file {
         state::write_pid_file(pid_file, spawned.pid)?;
@@ -137,8 +146,12 @@ pub fn create_container(
 
 /// Answers the init's requests until it reports ready.
 fn drive_setup(plan: &Plan, spawned: &Spawned) -> Result<()> {
+    let signals = crate::sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
     loop {
-        match spawned.sync.recv()? {
+        match spawned
+            .sync
+            .recv_or_signal(std::os::fd::AsFd::as_fd(&signals))?
+        {
             Some((Message::RunHooks, _)) => {
                 let state = SpecState::new(
                     &plan.id,

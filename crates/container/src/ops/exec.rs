@@ -70,6 +70,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         message: "cannot exec into a container that is being created".into(),
     })?;
     let status = status_of(&record, &dir.path);
+    // The lock is not held while the process is set up: a frozen container would freeze
+    // the new process and keep `resume` from ever getting the lock.
+    drop(dir);
     match status {
         Status::Running | Status::Created => {}
         Status::Paused if options.ignore_paused => {}
@@ -187,8 +190,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     };
     attach?;
     parent_sync.send(&Message::Continue)?;
+    let signals = sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
     loop {
-        match parent_sync.recv()? {
+        match parent_sync.recv_or_signal(signals.as_fd())? {
             None => break,
             Some((Message::SeccompListener, Some(fd))) => {
                 if let Some(profile) = record
@@ -216,7 +220,6 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     // EOF: the process exec'd (the sync socket is close-on-exec).
     let mut guard = guard;
     guard.armed = false;
-    drop(dir);
     if let Some(path) = &options.pid_file {
         state::write_pid_file(path, pid)?;
     }

@@ -6,21 +6,23 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, poll};
-use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 use serde::Serialize;
 
 use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::hooks::{HookKind, SpecState, run_hooks_warning};
-use crate::state::{ContainerDir, EXEC_FIFO, Record, StateRoot, Status};
+use crate::state::{ContainerDir, Record, START_SOCKET, StateRoot, Status};
 
 /// The status of a recorded container, read from the kernel.
 pub fn status_of(record: &Record, dir: &Path) -> Status {
     if !record.init_alive() {
         return Status::Stopped;
     }
-    if dir.join(EXEC_FIFO).exists() {
+    if record.creating {
+        return Status::Creating;
+    }
+    if dir.join(START_SOCKET).exists() {
         return Status::Created;
     }
     if ContainerCgroup::from_record(&record.cgroup).is_ok_and(|c| c.is_frozen()) {
@@ -145,26 +147,29 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
         }
         other => return Err(wrong(id, other, "it was already started")),
     }
-    let fifo_path = dir.fifo_path();
-    // The init holds the read end; with no reader, opening for write fails with ENXIO
-    // instead of blocking.
-    let fifo = rustix::fs::open(
-        &fifo_path,
-        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| match e {
-        rustix::io::Errno::NXIO => wrong(id, Status::Stopped, "its init is gone"),
-        e => Error::path("open exec fifo", &fifo_path, e.into()),
-    })?;
-    std::fs::remove_file(&fifo_path).map_err(|e| Error::path("remove exec fifo", &fifo_path, e))?;
-    rustix::io::write(&fifo, b"0")
-        .map_err(|e| Error::path("write exec fifo", &fifo_path, e.into()))?;
-    // The init's read end is close-on-exec: once it is gone the fifo reports POLLERR on our
-    // end. Waiting for that means the poststart hooks run after the process was executed,
-    // as the runtime-spec orders it.
-    wait_for_reader_gone(&fifo);
-    drop(fifo);
+    let socket_path = dir.start_socket_path();
+    let connection = dir
+        .connect_start_socket()?
+        .ok_or_else(|| wrong(id, Status::Stopped, "its init is gone"))?;
+    std::fs::remove_file(&socket_path)
+        .map_err(|e| Error::path("remove start socket", &socket_path, e))?;
+    rustix::net::send(&connection, b"0", rustix::net::SendFlags::NOSIGNAL)
+        .map_err(|e| Error::path("write to start socket", &socket_path, e.into()))?;
+    // The init keeps the connection until it execs (close-on-exec): EOF means the process
+    // runs, text means it failed first (a startContainer hook, the exec itself).
+    let mut message = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(&connection, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => message.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => break,
+        }
+    }
+    if !message.is_empty() {
+        return Err(Error::Init(String::from_utf8_lossy(&message).into_owned()));
+    }
     let hooks = record
         .config
         .hooks()
@@ -186,17 +191,6 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
         &hooks,
         &state.to_json(),
     ))
-}
-
-/// Blocks until the fifo has no reader left (POLLERR on the write end).
-fn wait_for_reader_gone(fifo: &OwnedFd) {
-    let mut fds = [PollFd::new(fifo, PollFlags::empty())];
-    loop {
-        match poll(&mut fds, None) {
-            Err(rustix::io::Errno::INTR) => continue,
-            _ => return,
-        }
-    }
 }
 
 /// `kill ID SIGNAL [--all]`.
@@ -238,6 +232,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
     // The runtime-spec: "Attempting to delete a container that is not stopped MUST have no
     // effect on the container and MUST generate an error." (runc deletes created ones.)
     match status {
+        // Without a pid namespace the init's death does not take the other processes
+        // with it; they would keep the cgroup busy forever.
+        Status::Stopped if !has_pid_namespace(&record) => cgroup.signal_all(libc::SIGKILL)?,
         Status::Stopped => {}
         _ if force => kill_and_wait(&record, &cgroup)?,
         other => {
@@ -271,6 +268,19 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         &hooks,
         &state.to_json(),
     ))
+}
+
+fn has_pid_namespace(record: &Record) -> bool {
+    record
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| {
+            list.iter().any(|n| {
+                n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
+            })
+        })
 }
 
 /// SIGKILL to every process of the container, and wait for the init to be gone.

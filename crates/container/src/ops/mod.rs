@@ -3,6 +3,7 @@
 mod create;
 mod exec;
 mod lifecycle;
+mod resources;
 mod run;
 mod signal;
 mod supervise;
@@ -10,6 +11,7 @@ mod supervise;
 pub use create::{CreateOptions, Created, create_container, load_plan};
 pub use exec::{ExecArgs, ExecOptions, ExecProcess, exec, process_from_args};
 pub use lifecycle::{StateOutput, delete, kill, list, start, state, status_of, wait_exit};
+pub use resources::{Event, events, pause, pids, resume, stats, update};
 pub use run::{RunOptions, RunOutcome, run};
 pub use signal::parse_signal;
 pub use supervise::{TtyRelay, receive_master, supervise};

@@ -6,8 +6,6 @@
 
 use std::path::Path;
 
-use std::os::fd::AsFd;
-
 use super::create::{CreateOptions, create_container};
 use super::lifecycle;
 use super::supervise::{TtyRelay, receive_master, supervise};

@@ -52,8 +52,8 @@ pub struct Plan {
     /// The root filesystem, absolute.
     pub rootfs: PathBuf,
     pub root_readonly: bool,
-    /// MS_* propagation of the container's `/`.
-    pub root_propagation: libc::c_ulong,
+    /// MS_* propagation of the container's `/`, when configured.
+    pub root_propagation: Option<libc::c_ulong>,
     pub namespaces: Namespaces,
     pub uid_mappings: Vec<IdMapping>,
     pub gid_mappings: Vec<IdMapping>,

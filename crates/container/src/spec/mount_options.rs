@@ -171,12 +171,13 @@ fn recursive_option(option: &str) -> Option<(bool, u64)> {
     })
 }
 
-/// The propagation of the container's `/` from `linux.rootfsPropagation`.
-pub fn root_propagation(value: Option<&str>) -> Result<c_ulong, String> {
+/// The propagation of the container's `/` from `linux.rootfsPropagation`; `None` when it
+/// is not set (the mounts then keep what they were given).
+pub fn root_propagation(value: Option<&str>) -> Result<Option<c_ulong>, String> {
     match value {
-        None | Some("") => Ok(libc::MS_SLAVE | libc::MS_REC),
+        None | Some("") => Ok(None),
         Some(v) => match propagation_option(v) {
-            Some(p) => Ok(p),
+            Some(p) => Ok(Some(p)),
             None => Err(format!(
                 "unknown propagation {v:?} (expected shared, slave, private or unbindable, with an optional r prefix)"
             )),
@@ -232,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn root_propagation_defaults_to_rslave() {
+    fn root_propagation_is_optional() {
         assert_eq!(
             root_propagation(None).unwrap(),
             libc::MS_SLAVE | libc::MS_REC
