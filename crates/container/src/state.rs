@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn reads_our_own_stat() {
         let me = proc_stat(std::process::id() as i32).unwrap();
-        assert_eq!(me.state, 'R');
+        assert!(matches!(me.state, 'R' | 'S'), "{me:?}");
         assert!(me.start_time > 0);
     }
 

@@ -253,7 +253,6 @@ fn a_creation_hook_that_does_not_exist_fails_create() {
 }
 
 #[test]
-#[ignore = "runtime bug: start exits 0 and reports nothing when a startContainer hook fails"]
 fn a_failing_start_container_hook_fails_start_and_the_process_never_runs() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

@@ -105,7 +105,6 @@ fn run_keep_leaves_a_stopped_container() {
 }
 
 #[test]
-#[ignore = "runtime bug: `state` of a container that is being created fails instead of reporting status \"creating\""]
 fn state_reports_creating_during_create() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();
@@ -307,7 +306,6 @@ fn concurrent_starts_start_once() {
 }
 
 #[test]
-#[ignore = "runtime bug: delete (even --force) of a stopped container without a pid namespace leaves its remaining processes running and fails with EBUSY on its cgroup after 10 s"]
 fn delete_kills_what_is_left_of_a_container_without_pid_namespace() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

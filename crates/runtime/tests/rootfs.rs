@@ -219,7 +219,6 @@ fn propagation_options_of_mounts() {
 }
 
 #[test]
-#[ignore = "runtime bug: with rootfsPropagation unset, MS_SLAVE|MS_REC on / after pivot_root turns an rshared mount into a slave"]
 fn shared_mount_option_stays_shared() {
     let Some(env) = TestEnv::new() else { return };
     let src = env.new_dir("shared-src");

@@ -361,10 +361,8 @@ pub fn open_dev_null() -> Result<OwnedFd> {
 pub fn pivot_root(root: &OwnedFd) -> Result<()> {
     rustix::process::fchdir(root).map_err(|e| InitError::sys("fchdir rootfs", e.into()))?;
     rustix::process::pivot_root(".", ".").map_err(|e| InitError::sys("pivot_root", e.into()))?;
-    // The old root now sits on top of the new one. Make it a slave first, so that its
-    // unmount does not propagate to the host's mounts.
-    sys::mount(None, c".", None, libc::MS_SLAVE | libc::MS_REC, None)
-        .map_err(|e| InitError::sys("make old root a slave", e))?;
+    // The old root now sits on top of the new one. Its unmount cannot propagate to the
+    // host: prepare_root made every mount a slave (or private) already.
     rustix::mount::unmount(".", rustix::mount::UnmountFlags::DETACH)
         .map_err(|e| InitError::sys("detach old root", e.into()))?;
     rustix::process::chdir("/").map_err(|e| InitError::sys("chdir /", e.into()))
