@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# test.sh — every test of the project, as CI runs them (root):
+#   1. cargo test --workspace: unit tests, and integration tests that create real containers
+#   2. the real clients: podman, dockerd and containerd/ctr drive berth-runtime
+#      (../shared/realclients/smoke.sh)
+#   3. the focused cgroup v2 set, in a throw-away VM (scripts/v2-vm-tests.sh)
+# BERTH_TESTS selects stages (default "unit clients v2"); BERTH_SHARED points at the shared
+# folder (default: ../shared next to the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "test.sh: the tests create containers; run as root" >&2; exit 1; }
+stages=${BERTH_TESTS:-unit clients v2}
+shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
+step() { printf '\n== %s\n' "$*"; }
+has() { case " $stages " in *" $1 "*) return 0;; *) return 1;; esac; }
+
+if has unit; then
+  step "unit and integration tests"
+  cargo test --workspace
+fi
+if has clients; then
+  step "real clients: podman, dockerd, containerd"
+  [ -x "$shared/realclients/smoke.sh" ] || { echo "test.sh: $shared/realclients/smoke.sh not found (set BERTH_SHARED)" >&2; exit 1; }
+  cargo build --release -p berth-runtime
+  RT=$PWD/target/release/berth-runtime INSTALL=${INSTALL:-0} "$shared/realclients/smoke.sh"
+fi
+if has v2; then
+  step "cgroup v2 (VM)"
+  CG2VM_SCRIPT=${CG2VM_SCRIPT:-$shared/vm/run-in-cgroup2-vm.sh} scripts/v2-vm-tests.sh
+fi
+step "all tests passed"
