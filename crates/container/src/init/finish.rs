@@ -2,6 +2,7 @@
 //! identity, capabilities, working directory, no_new_privs and seccomp, then exec.
 
 use std::ffi::CString;
+use std::os::fd::AsFd;
 
 use rustix::fs::Mode;
 
@@ -71,6 +72,8 @@ pub struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     timing: SeccompTiming,
+    /// The sealed exec trampoline (CVE-2019-5736), when the kernel allows it.
+    trampoline: Option<std::os::fd::OwnedFd>,
 }
 
 impl Finish<'_> {
@@ -102,6 +105,8 @@ impl Finish<'_> {
             argv: process::exec_arguments(process),
             envp: process::exec_environment(process),
             timing,
+            trampoline: super::trampoline::sealed_memfd()
+                .map_err(|e| InitError::sys("prepare the exec trampoline", e))?,
         };
         // Whatever the runtime still had open is closed by the exec; preserved fds stay.
         sys::close_range(3 + self.preserve_fds, u32::MAX, true)
@@ -120,6 +125,21 @@ impl Finish<'_> {
             && let Err(e) = install_seccomp(self, sync)
         {
             return e;
+        }
+        if let Some(trampoline) = &prepared.trampoline {
+            let argv = super::trampoline::arguments(&prepared.program, &prepared.argv);
+            let error = sys::execveat_fd(trampoline.as_fd(), &argv, &prepared.envp);
+            // A seccomp profile or an LSM may forbid execveat (or exec from a memfd) while
+            // allowing execve: then exec the program directly, as every runtime before did.
+            if !matches!(
+                error.raw_os_error(),
+                Some(libc::EPERM | libc::EACCES | libc::ENOSYS)
+            ) {
+                return InitError::Exec(format!(
+                    "exec {}: {error}",
+                    prepared.program.to_string_lossy()
+                ));
+            }
         }
         InitError::Exec(format!(
             "exec {}: {}",

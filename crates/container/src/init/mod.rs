@@ -14,6 +14,7 @@ mod fs;
 mod process;
 mod procfs;
 mod rootfs;
+mod trampoline;
 
 use std::convert::Infallible;
 use std::ffi::CString;
