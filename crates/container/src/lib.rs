@@ -12,6 +12,7 @@ pub use error::{Error, Result};
 pub mod cgroup;
 pub mod hooks;
 pub mod init;
+pub mod lsm;
 pub mod ops;
 pub mod seccomp;
 pub mod spawn;

@@ -90,6 +90,7 @@ impl Finish<'_> {
             sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
         }
         process::set_rlimits(process)?;
+        apply_lsm_labels(process, proc)?;
         if timing == SeccompTiming::BeforeIdentity {
             install_seccomp(self, sync)?;
         }
@@ -147,4 +148,34 @@ impl Finish<'_> {
             sys::execve(&prepared.program, &prepared.argv, &prepared.envp)
         ))
     }
+}
+
+/// Asks the LSMs to confine the process from its exec on (checked against the host when
+/// the container was planned).
+fn apply_lsm_labels(process: &ProcessPlan, proc: &ProcHandle) -> Result<(), InitError> {
+    use crate::lsm::{APPARMOR_ATTR_FILES, SELINUX_ATTR_FILE, apparmor_exec_attr};
+    if let Some(profile) = &process.apparmor_profile {
+        let value = apparmor_exec_attr(profile);
+        let mut last = None;
+        for file in APPARMOR_ATTR_FILES {
+            match proc.write_self(file, value.as_bytes()) {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(e) = last {
+            return Err(InitError::sys(
+                format!("apply AppArmor profile {profile:?}"),
+                e,
+            ));
+        }
+    }
+    if let Some(label) = &process.selinux_label {
+        proc.write_self(SELINUX_ATTR_FILE, label.as_bytes())
+            .map_err(|e| InitError::sys(format!("apply SELinux label {label:?}"), e))?;
+    }
+    Ok(())
 }

@@ -177,7 +177,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
 
     let root = rootfs::prepare_root(plan)?;
     for m in &plan.mounts {
-        rootfs::mount_one(root.as_fd(), m, &ctx.cgroups)?;
+        rootfs::mount_one(root.as_fd(), m, &ctx.cgroups, plan.mount_label.as_deref())?;
     }
     if plan.setup_dev {
         dev::create_devices(root.as_fd(), &plan.devices, in_userns)?;

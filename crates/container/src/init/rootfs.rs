@@ -57,7 +57,12 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
 }
 
 /// Performs one mount of the plan.
-pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, cgroups: &CgroupView) -> Result<()> {
+pub fn mount_one(
+    root: BorrowedFd<'_>,
+    m: &MountPlan,
+    cgroups: &CgroupView,
+    mount_label: Option<&str>,
+) -> Result<()> {
     let dest = &m.destination;
     let fail = |what: &str, e: std::io::Error| {
         InitError::Mount(format!(
@@ -93,7 +98,17 @@ pub fn mount_one(root: BorrowedFd<'_>, m: &MountPlan, cgroups: &CgroupView) -> R
         MountKind::Filesystem { fstype, source } => {
             let target =
                 mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point", e))?;
-            let data = m.options.data_string();
+            let mut data = m.options.data_string();
+            // SELinux labels the files of new tmpfs and mqueue instances through the
+            // context= option (only set when SELinux is enabled on the host).
+            if let Some(label) = mount_label
+                && matches!(fstype.as_str(), "tmpfs" | "mqueue")
+            {
+                if !data.is_empty() {
+                    data.push(',');
+                }
+                data.push_str(&format!("context=\"{label}\""));
+            }
             let data = (!data.is_empty()).then(|| CString::new(data).expect("no NUL"));
             let fstype_c = CString::new(fstype.as_str()).expect("no NUL");
             let source_c = CString::new(source.as_str()).expect("no NUL");

@@ -40,7 +40,18 @@ pub struct Created {
 pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Plan)> {
     let bundle = std::path::absolute(bundle).map_err(|e| Error::path("resolve", bundle, e))?;
     let config = spec::load_config(&bundle)?;
-    let plan = spec::plan(id, &bundle, &config)?;
+    let mut plan = spec::plan(id, &bundle, &config)?;
+    let lsms = crate::lsm::Lsms::probe();
+    if plan.mount_label.is_some() && !lsms.selinux {
+        log::warn!("linux.mountLabel is ignored: SELinux is not enabled on this host");
+        plan.mount_label = None;
+    }
+    crate::lsm::check(
+        lsms,
+        plan.process.apparmor_profile.as_deref(),
+        plan.process.selinux_label.as_deref(),
+        "process",
+    )?;
     if !plan.namespaces.has(NamespaceKind::Mount) {
         return Err(Error::invalid(
             "linux.namespaces",

@@ -96,6 +96,12 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         ExecProcess::Args(args) => process_from_args(record.config.process().as_ref(), args)?,
     };
     let process = spec::plan_process(&process, "process", spec::last_cap())?;
+    crate::lsm::check(
+        crate::lsm::Lsms::probe(),
+        process.apparmor_profile.as_deref(),
+        process.selinux_label.as_deref(),
+        "process",
+    )?;
     let config_namespaces = record
         .config
         .linux()

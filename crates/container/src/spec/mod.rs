@@ -75,6 +75,8 @@ pub struct Plan {
     pub seccomp: Option<LinuxSeccomp>,
     pub personality: Option<libc::c_ulong>,
     pub annotations: HashMap<String, String>,
+    /// SELinux context for the container's tmpfs and mqueue mounts.
+    pub mount_label: Option<String>,
 }
 
 /// Turns a parsed config.json into a plan for container `id` in `bundle` (absolute).
@@ -185,6 +187,7 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
         seccomp: linux.seccomp().clone(),
         personality,
         annotations: spec.annotations().clone().unwrap_or_default(),
+        mount_label: linux.mount_label().clone().filter(|l| !l.is_empty()),
     })
 }
 
