@@ -279,8 +279,16 @@ pub struct ProcStat {
 
 /// Reads the state letter and start time of `pid`; `None` if there is no such process.
 pub fn proc_stat(pid: i32) -> Option<ProcStat> {
-    let data = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_proc_stat(&data)
+    // One read: the line is far below 1 KiB, and procfs files report no size to size by.
+    let fd = rustix::fs::open(
+        format!("/proc/{pid}/stat").as_str(),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let n = rustix::io::read(&fd, &mut buf).ok()?;
+    parse_proc_stat(std::str::from_utf8(&buf[..n]).ok()?)
 }
 
 /// Parses /proc/<pid>/stat. The command name may contain spaces and parentheses, so the

@@ -64,20 +64,17 @@ fn create_device(
         }
         Err(e) => return Err(e.into()),
     }
-    // mknod applies the umask; set the exact mode and owner.
-    rustix::fs::chmodat(
-        &dir,
-        name,
-        Mode::from_raw_mode(device.mode),
-        AtFlags::empty(),
-    )?;
-    rustix::fs::chownat(
-        &dir,
-        name,
-        Some(rustix::fs::Uid::from_raw(device.uid)),
-        Some(rustix::fs::Gid::from_raw(device.gid)),
-        AtFlags::SYMLINK_NOFOLLOW,
-    )?;
+    // The init runs with umask 0, so the mode is exact already; the owner is root unless
+    // the config says otherwise.
+    if device.uid != 0 || device.gid != 0 {
+        rustix::fs::chownat(
+            &dir,
+            name,
+            Some(rustix::fs::Uid::from_raw(device.uid)),
+            Some(rustix::fs::Gid::from_raw(device.gid)),
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+    }
     Ok(())
 }
 

@@ -52,22 +52,45 @@ pub fn mkdir_all_in_root(root: BorrowedFd<'_>, path: &Path) -> io::Result<OwnedF
         Err(e) if e.raw_os_error() != Some(libc::ENOENT) => return Err(e),
         Err(_) => {}
     }
-    let mut current = open_in_root(root, Path::new("."))?;
-    let mut walked = std::path::PathBuf::new();
-    for component in path.components() {
-        let Component::Normal(name) = component else {
-            continue;
-        };
-        walked.push(name);
-        match rustix::fs::mkdirat(&current, name, Mode::from_raw_mode(0o755)) {
+    let names: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    // The deepest directory that exists: usually the parent.
+    let mut existing = names.len().saturating_sub(1);
+    let mut dir = loop {
+        let prefix: std::path::PathBuf = names[..existing].iter().collect();
+        match open_in_root(root, &prefix) {
+            Ok(fd) => break fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && existing > 0 => existing -= 1,
+            Err(e) => return Err(e),
+        }
+    };
+    for (i, name) in names.iter().enumerate().skip(existing) {
+        match rustix::fs::mkdirat(&dir, *name, Mode::from_raw_mode(0o755)) {
             Ok(()) | Err(Errno::EXIST) => {}
             Err(e) => return Err(e.into()),
         }
-        // Re-resolve from the root: the new component may be a symlink (pointing anywhere
-        // inside the root), which RESOLVE_IN_ROOT follows safely.
-        current = open_in_root(root, &walked)?;
+        // Open what is there now without following a symlink; a symlink (which the image
+        // may have there) is resolved from the root instead, where it cannot lead outside.
+        dir = match rustix::fs::openat(
+            &dir,
+            *name,
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOTDIR | Errno::LOOP) => {
+                let prefix: std::path::PathBuf = names[..=i].iter().collect();
+                open_in_root(root, &prefix)?
+            }
+            Err(e) => return Err(e.into()),
+        };
     }
-    Ok(current)
+    Ok(dir)
 }
 
 /// Makes sure a regular file exists at `path` (creating parents) and returns an O_PATH fd.

@@ -88,8 +88,11 @@ pub fn mount_one(
             }
             sys::mount(Some(&cstr(source)), &fd_path(&target), None, flags, None)
                 .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
-            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
             let remount = m.options.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
+            if remount == 0 && !needs_finish(m) {
+                return Ok(());
+            }
+            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
             if remount != 0 {
                 remount_bind(&mounted, remount).map_err(|e| fail("apply bind options", e))?;
             }
@@ -139,6 +142,9 @@ pub fn mount_one(
                 }
                 Err(e) => return Err(fail(&format!("mount {fstype}"), e)),
             }
+            if !needs_finish(m) {
+                return Ok(());
+            }
             let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
             finish(&mounted, m).map_err(|e| fail("set propagation", e))
         }
@@ -179,6 +185,13 @@ fn locked_flags(fd: impl AsFd) -> std::io::Result<c_ulong> {
         }
     }
     Ok(flags)
+}
+
+/// Whether a mount has propagation changes or recursive attributes to apply.
+fn needs_finish(m: &MountPlan) -> bool {
+    !m.options.propagation.is_empty()
+        || m.options.recursive_set != 0
+        || m.options.recursive_clear != 0
 }
 
 /// Propagation changes and recursive attributes of a mount, after it exists.
@@ -232,8 +245,11 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
                 )
                 .map_err(|e| fail("mount cgroup2".into(), e))?;
             } else {
-                bind_cgroup_dir(root, dest, source, base | readonly)
+                bind_cgroup_dir(root, dest, source)
                     .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
+                let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
+                remount_bind(&mounted, base | readonly)
+                    .map_err(|e| fail("make read-only".into(), e))?;
             }
         }
         CgroupView::Hierarchies(list) => {
@@ -249,7 +265,7 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
             .map_err(|e| fail("mount tmpfs".into(), e))?;
             for source in list {
                 let sub = dest.join(&source.name);
-                bind_cgroup_dir(root, &sub, source, base | readonly)
+                bind_cgroup_dir(root, &sub, source)
                     .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
                 let dir = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
                 for alias in &source.aliases {
@@ -259,11 +275,21 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
                     }
                 }
             }
+            // The tmpfs and every bind below it get the flags in one recursive call.
+            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
+            let mut set = attr::NOSUID | attr::NODEV | attr::NOEXEC;
             if readonly != 0 {
-                let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
-                remount_bind(&mounted, base | readonly)
-                    .map_err(|e| fail("make read-only".into(), e))?;
+                set |= attr::RDONLY;
             }
+            sys::mount_setattr(
+                mounted.as_fd(),
+                c"",
+                (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
+                set,
+                0,
+                0,
+            )
+            .map_err(|e| fail("set flags".into(), e))?;
         }
         CgroupView::None => {
             return Err(InitError::Mount(format!(
@@ -280,7 +306,6 @@ fn bind_cgroup_dir(
     root: BorrowedFd<'_>,
     dest: &Path,
     source: &CgroupMountSource,
-    flags: c_ulong,
 ) -> std::io::Result<()> {
     let target = mkdir_all_in_root(root, dest)?;
     sys::mount(
@@ -289,9 +314,7 @@ fn bind_cgroup_dir(
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
-    )?;
-    let mounted = open_in_root(root, dest)?;
-    remount_bind(&mounted, flags)
+    )
 }
 
 /// Masks a path: a directory gets an empty read-only tmpfs, anything else a bind of the
