@@ -34,7 +34,7 @@ pub enum Error {
     },
 
     /// A syscall or file operation on a path.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {}", path.display(), os_text(source))]
     Path {
         op: &'static str,
         path: PathBuf,
@@ -43,7 +43,7 @@ pub enum Error {
     },
 
     /// A syscall without a path worth naming.
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", os_text(source))]
     Sys {
         op: String,
         #[source]
@@ -107,5 +107,31 @@ impl Error {
     }
 }
 
+/// An I/O error as Go (and so runc) prints it: lower case, without Rust's "(os error N)".
+/// Clients match these words: docker's CLI maps "no such file or directory" to exit code
+/// 127 and "permission denied" to 126, case-sensitively.
+pub fn os_text(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = text.split(" (os error").next().unwrap_or(&text);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_read_like_runc() {
+        let e = Error::path("stat", "/x", io::Error::from_raw_os_error(libc::ENOENT));
+        assert_eq!(e.to_string(), "stat /x: no such file or directory");
+        let e = Error::sys("setns", io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(e.to_string(), "setns: operation not permitted");
+    }
+}

@@ -142,6 +142,8 @@ impl SyncSocket {
             ) {
                 Ok(r) => break r,
                 Err(rustix::io::Errno::INTR) => continue,
+                // The other side died with a message we had not read: the same as EOF.
+                Err(rustix::io::Errno::CONNRESET) => return Ok(None),
                 Err(e) => return Err(Error::sys("receive from sync socket", e)),
             }
         };

@@ -173,19 +173,19 @@ pub struct UpdateArgs {
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
     /// Memory limit (e.g. 512m; -1 for unlimited).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Memory plus swap limit.
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// Accepted for runc compatibility; kernel memory limits no longer exist.
     #[arg(long = "kernel-memory", hide = true)]
     pub kernel_memory: Option<String>,
-    /// CPU CFS quota in microseconds.
-    #[arg(long = "cpu-quota")]
+    /// CPU CFS quota in microseconds (-1 for unlimited).
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
     /// CPU CFS period in microseconds.
     #[arg(long = "cpu-period")]
@@ -197,7 +197,7 @@ pub struct UpdateArgs {
     #[arg(long = "cpu-rt-period")]
     pub cpu_rt_period: Option<u64>,
     /// Realtime runtime in microseconds.
-    #[arg(long = "cpu-rt-runtime")]
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
     /// CPUs allowed (e.g. 0-1).
     #[arg(long = "cpuset-cpus")]
@@ -206,7 +206,7 @@ pub struct UpdateArgs {
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
     /// Maximum number of processes (-1 for unlimited).
-    #[arg(long = "pids-limit")]
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
     /// Block IO weight (10-1000).
     #[arg(long = "blkio-weight")]
@@ -409,6 +409,27 @@ mod tests {
         assert!(
             matches!(cli.command, Some(Command::Kill { signal, all: true, .. }) if signal == "SIGTERM")
         );
+    }
+
+    #[test]
+    fn update_flags_take_negative_numbers() {
+        let cli = parse(&[
+            "berth-runtime",
+            "update",
+            "--pids-limit",
+            "-1",
+            "--memory",
+            "-1",
+            "--cpu-quota",
+            "-1",
+            "c1",
+        ]);
+        let Some(Command::Update(u)) = cli.command else {
+            panic!()
+        };
+        assert_eq!(u.pids_limit, Some(-1));
+        assert_eq!(u.memory.as_deref(), Some("-1"));
+        assert_eq!(u.cpu_quota, Some(-1));
     }
 
     #[test]

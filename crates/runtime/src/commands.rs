@@ -173,7 +173,7 @@ fn create_options(args: &CreateArgs, relay_terminal: bool) -> Result<CreateOptio
 fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
     check_preserved_fds(args.preserve_fds)?;
     let process = match &args.process {
-        Some(path) => ExecProcess::File(berth_container::spec::load_process(path)?),
+        Some(path) => ExecProcess::File(Box::new(berth_container::spec::load_process(path)?)),
         None => ExecProcess::Args(ops::ExecArgs {
             args: args.command.clone(),
             env: args.env.clone(),

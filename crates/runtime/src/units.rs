@@ -39,7 +39,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         None => (t, "s"),
     };
     let value: f64 = number.parse().map_err(|_| invalid())?;
-    if !(value > 0.0) {
+    if value.is_nan() || value <= 0.0 {
         return Err(invalid());
     }
     let seconds = match unit {

@@ -334,7 +334,6 @@ fn update_with_runcs_flags() {
 }
 
 #[test]
-#[ignore = "runtime bug: `update --pids-limit -1` (and --memory -1, --memory-swap -1, --cpu-quota -1) is refused by the argument parser; runc takes a negative value after a space"]
 fn update_flags_take_negative_values_as_runc_does() {
     let Some(env) = cg_env() else { return };
     let c = update_target(&env);
@@ -716,7 +715,6 @@ fn kill_all_kills_every_process_of_the_cgroup() {
 }
 
 #[test]
-#[ignore = "runtime bug (v1 and hybrid; passes on v2): kill --all KILL of a paused container leaves every process frozen and alive; runc thaws after signalling"]
 fn kill_all_kills_every_process_of_a_paused_container() {
     check_kill_all(true);
 }
@@ -990,7 +988,6 @@ fn cgroups_path_with_dot_dot_fails_create() {
 }
 
 #[test]
-#[ignore = "runtime bug: a 4096-byte memory limit fails create with \"the container init exited during setup without a message\", which names neither the limit nor the OOM kill"]
 fn an_absurdly_small_memory_limit_fails_create_with_a_clear_error() {
     let Some(env) = cg_env() else { return };
     let mut bundle = env.bundle();

@@ -137,15 +137,20 @@ impl Finish<'_> {
                 Some(libc::EPERM | libc::EACCES | libc::ENOSYS)
             ) {
                 return InitError::Exec(format!(
-                    "exec {}: {error}",
-                    prepared.program.to_string_lossy()
+                    "exec {}: {}",
+                    prepared.program.to_string_lossy(),
+                    crate::error::os_text(&error)
                 ));
             }
         }
         InitError::Exec(format!(
             "exec {}: {}",
             prepared.program.to_string_lossy(),
-            sys::execve(&prepared.program, &prepared.argv, &prepared.envp)
+            crate::error::os_text(&sys::execve(
+                &prepared.program,
+                &prepared.argv,
+                &prepared.envp
+            ))
         ))
     }
 }

@@ -36,13 +36,13 @@ pub use procfs::ProcHandle;
 /// What went wrong inside the init, as text for the runtime.
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", crate::error::os_text(source))]
     Sys {
         op: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {}: {}", path.display(), crate::error::os_text(source))]
     Path {
         op: String,
         path: PathBuf,

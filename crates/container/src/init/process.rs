@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Access, AtFlags, Mode, OFlags};
 
 use super::InitError;
+use crate::error::os_text;
 use crate::spec::ProcessPlan;
 use crate::sys;
 
@@ -116,10 +117,16 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 /// match in the PATH of the process's environment (like runc's exec.LookPath).
 pub fn find_executable(process: &ProcessPlan) -> Result<CString> {
     let name = &process.args[0];
-    let not_found = |detail: String| InitError::Exec(format!("exec {name:?}: {detail}"));
+    // runc's words (Go's exec.LookPath), which clients match.
+    let not_found = |detail: String| InitError::Exec(format!("exec: {name:?}: {detail}"));
     if name.contains('/') {
         let path = Path::new(name);
-        check_executable(path).map_err(|e| not_found(e.to_string()))?;
+        check_executable(path).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT | libc::ENOTDIR) => {
+                not_found(format!("stat {name}: {}", os_text(&e)))
+            }
+            _ => not_found(os_text(&e)),
+        })?;
         return Ok(CString::new(name.as_bytes()).expect("checked for NUL"));
     }
     let path_var = process

@@ -138,7 +138,7 @@ pub fn create_container(
     {
         dir.save(&record)?;
     }
-    drive_setup(&plan, &spawned)?;
+    drive_setup(&plan, &spawned, cgroup)?;
     record.creating = false;
     dir.save(&record)?;
     if let Some(pid_file) = &options_pid_file {
@@ -156,7 +156,7 @@ pub fn create_container(
 }
 
 /// Answers the init's requests until it reports ready.
-fn drive_setup(plan: &Plan, spawned: &Spawned) -> Result<()> {
+fn drive_setup(plan: &Plan, spawned: &Spawned, cgroup: &ContainerCgroup) -> Result<()> {
     let signals = crate::sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
     loop {
         match spawned
@@ -193,13 +193,35 @@ fn drive_setup(plan: &Plan, spawned: &Spawned) -> Result<()> {
                     "unexpected {other:?} from the container init"
                 )));
             }
-            None => {
-                return Err(Error::Init(
-                    "the container init exited during setup without a message".into(),
-                ));
-            }
+            None => return Err(Error::Init(vanished_init(spawned.pid, cgroup))),
         }
     }
+}
+
+/// Why the init went away without a word: its exit status, and the OOM killer when the
+/// memory limit was too small for the setup itself.
+fn vanished_init(pid: i32, cgroup: &ContainerCgroup) -> String {
+    use rustix::process::{Pid, WaitOptions, waitpid};
+    let status = Pid::from_raw(pid)
+        .and_then(|p| waitpid(Some(p), WaitOptions::empty()).ok().flatten())
+        .map(|(_, status)| status);
+    let how = match status {
+        Some(s) if s.terminating_signal() == Some(libc::SIGKILL) => {
+            if cgroup.inner().oom_kill_count().unwrap_or(0) > 0 {
+                return "the container init was killed by the kernel's OOM killer during setup: \
+                        linux.resources.memory.limit is too low"
+                    .into();
+            }
+            "was killed by SIGKILL".to_string()
+        }
+        Some(s) => match (s.exit_status(), s.terminating_signal()) {
+            (Some(code), _) => format!("exited with status {code}"),
+            (None, Some(sig)) => format!("was killed by signal {sig}"),
+            _ => "exited".to_string(),
+        },
+        None => "exited".to_string(),
+    };
+    format!("the container init {how} during setup without reporting an error")
 }
 
 /// Removes what a failed create made.

@@ -26,7 +26,7 @@ use crate::sys::{self, Forked};
 /// line whose unset parts come from the container's own process (as runc does).
 #[derive(Debug)]
 pub enum ExecProcess {
-    File(Process),
+    File(Box<Process>),
     Args(ExecArgs),
 }
 
@@ -92,7 +92,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         }
     }
     let process = match &options.process {
-        ExecProcess::File(p) => p.clone(),
+        ExecProcess::File(p) => (**p).clone(),
         ExecProcess::Args(args) => process_from_args(record.config.process().as_ref(), args)?,
     };
     let process = spec::plan_process(&process, "process", spec::last_cap())?;

@@ -201,6 +201,10 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
     if all {
         cgroup.signal_all(signal)?;
+        // Frozen processes cannot die; let SIGKILL take effect (as runc does).
+        if status == Status::Paused && signal == libc::SIGKILL {
+            cgroup.thaw()?;
+        }
         return Ok(());
     }
     if status == Status::Stopped {

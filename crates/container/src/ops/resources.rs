@@ -98,6 +98,11 @@ pub fn events(
     let mut watcher = cgroup.inner().oom_watcher()?;
     let mut next_stats = std::time::Instant::now();
     loop {
+        // A deleted container's cgroup may still read as zeros for a moment (v2): stop
+        // as soon as it is gone.
+        if !cgroup.inner().exists() {
+            return Ok(());
+        }
         let now = std::time::Instant::now();
         if now >= next_stats {
             let data = match cgroup.inner().stats() {
@@ -154,7 +159,7 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
 /// The recorded resources with the update's set parts replacing the old ones.
 fn merge_resources(mut old: LinuxResources, new: &LinuxResources) -> LinuxResources {
     if new.memory().is_some() {
-        old.set_memory(new.memory().clone());
+        old.set_memory(*new.memory());
     }
     if new.cpu().is_some() {
         old.set_cpu(new.cpu().clone());

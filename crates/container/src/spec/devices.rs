@@ -98,7 +98,9 @@ fn device_node(device: &LinuxDevice, i: usize) -> Result<DeviceNode> {
             number(device.minor(), "minor")?,
         )
     };
-    let mode = device.file_mode().unwrap_or(0o666);
+    // podman passes the host node's whole st_mode (type bits included); keep the
+    // permission bits, as runc does.
+    let mode = device.file_mode().unwrap_or(0o666) & !libc::S_IFMT;
     if mode & !0o7777 != 0 {
         return Err(Error::invalid(
             field("fileMode"),

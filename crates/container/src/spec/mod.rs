@@ -102,8 +102,8 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
             "a new user namespace needs uidMappings and gidMappings",
         ));
     }
-    if !namespaces.has(NamespaceKind::User) && !(uid_mappings.is_empty() && gid_mappings.is_empty())
-    {
+    let has_mappings = !uid_mappings.is_empty() || !gid_mappings.is_empty();
+    if !namespaces.has(NamespaceKind::User) && has_mappings {
         return Err(Error::invalid(
             "linux.uidMappings",
             "id mappings are set but there is no user namespace",

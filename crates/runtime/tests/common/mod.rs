@@ -1127,15 +1127,20 @@ pub fn find_cgroups(ids: &[String]) -> Vec<PathBuf> {
     if ids.is_empty() {
         return found;
     }
-    let Ok(hierarchies) = fs::read_dir("/sys/fs/cgroup") else {
-        return found;
-    };
-    for h in hierarchies.flatten() {
-        if h.file_type().is_ok_and(|t| t.is_dir()) {
-            walk_cgroups(&h.path(), ids, 0, &mut found);
-        }
-    }
+    // From the top: on cgroup v2 a container's cgroup can be a direct child of it.
+    walk_cgroups(Path::new("/sys/fs/cgroup"), ids, 0, &mut found);
     found
+}
+
+/// `name` contains `id` as a whole word: `berth-test-7-1` must not match a cgroup of
+/// `berth-test-7-12`, which belongs to another test running at the same time.
+fn names_id(name: &str, id: &str) -> bool {
+    name.match_indices(id).any(|(at, _)| {
+        !name[at + id.len()..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 fn walk_cgroups(dir: &Path, ids: &[String], depth: usize, found: &mut Vec<PathBuf>) {
@@ -1151,7 +1156,7 @@ fn walk_cgroups(dir: &Path, ids: &[String], depth: usize, found: &mut Vec<PathBu
         }
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if ids.iter().any(|id| name.contains(id.as_str())) {
+        if ids.iter().any(|id| names_id(&name, id)) {
             found.push(path.clone());
         }
         walk_cgroups(&path, ids, depth + 1, found);
