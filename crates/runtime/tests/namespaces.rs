@@ -523,3 +523,44 @@ fn a_namespace_path_that_does_not_exist_fails_create() {
     out.fails().mentions(&["/proc/999999999/ns/net"]);
     env.assert_nothing_left(&c.id);
 }
+
+/// No namespaces at all: the container shares every namespace of the host (the runtime-spec
+/// default), its mounts are made in the host's mount namespace under the rootfs, the root is
+/// entered with chroot, and `delete` removes those mounts again.
+#[test]
+fn no_namespaces_share_the_hosts_and_delete_removes_the_mounts() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.linux()["namespaces"] = json!([]);
+    bundle.config.as_object_mut().unwrap().remove("hostname");
+    bundle.config["root"]["readonly"] = json!(false);
+    bundle.sh(&format!(
+        "{PRINT_NAMESPACES}; ls /proc/self/fd >/dev/null && echo proc-mounted"
+    ));
+    let out = env.run(&bundle);
+    out.ok();
+    let inside = parse_namespaces(&out.stdout);
+    for kind in ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] {
+        assert_eq!(
+            inside[kind],
+            host_ns(kind),
+            "{kind} namespace is not the host's"
+        );
+    }
+    assert!(out.stdout.contains("proc-mounted"), "{}", out.all());
+    let left = env.host_mounts();
+    assert!(left.is_empty(), "mounts left on the host: {left:?}");
+}
+
+#[test]
+fn read_only_root_without_a_mount_namespace_is_refused() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.without_namespace("mount");
+    bundle.config["root"]["readonly"] = json!(true);
+    bundle.save();
+    let id = env.new_id();
+    let out = env.runtime(&["run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
+    out.fails().mentions(&["root.readonly", "mount namespace"]);
+    env.assert_nothing_left(&id);
+}

@@ -32,6 +32,7 @@ use crate::sys;
 pub use console::set_window_size;
 pub use exec::{ExecContext, exec_child_main};
 pub use procfs::ProcHandle;
+pub use rootfs::mounts_below;
 
 /// What went wrong inside the init, as text for the runtime.
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +225,9 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         rootfs::readonly_path(root.as_fd(), path)?;
     }
     drop(dev_null);
-    if ctx.no_pivot {
+    if !plan.namespaces.has(NamespaceKind::Mount) {
+        rootfs::chroot_root(&root)?;
+    } else if ctx.no_pivot {
         rootfs::move_root(&root)?;
     } else {
         rootfs::pivot_root(&root)?;

@@ -17,7 +17,7 @@ use super::InitError;
 use super::fs::{fd_path, is_dir, mkdir_all_in_root, open_in_root, touch_in_root};
 use super::{CgroupMountSource, CgroupView};
 use crate::spec::mount_options::attr;
-use crate::spec::{MountKind, MountPlan, Plan};
+use crate::spec::{MountKind, MountPlan, NamespaceKind, Plan};
 use crate::sys;
 
 type Result<T> = std::result::Result<T, InitError>;
@@ -29,6 +29,12 @@ fn cstr(path: &Path) -> CString {
 /// Sets the propagation of `/` and binds the rootfs onto itself so it is a mount point
 /// (pivot_root needs one). Returns an fd of the rootfs mount.
 pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
+    if !plan.namespaces.has(NamespaceKind::Mount) {
+        // Without a mount namespace of its own the container's mounts land in the
+        // runtime's (they are removed again by delete); the host's propagation stays as it
+        // is, and the root is entered with chroot.
+        return open_rootfs(plan);
+    }
     // The configured propagation is given to the new root after the pivot. Until then
     // nothing may propagate back to the host: everything becomes a slave, or private when
     // that was asked for (unbindable now would forbid the bind of the rootfs itself).
@@ -48,12 +54,77 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
         None,
     )
     .map_err(|e| InitError::path("bind the rootfs onto itself", &plan.rootfs, e))?;
+    open_rootfs(plan)
+}
+
+fn open_rootfs(plan: &Plan) -> Result<OwnedFd> {
     rustix::fs::open(
         &plan.rootfs,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| InitError::path("open rootfs", &plan.rootfs, e.into()))
+}
+
+/// Without a mount namespace: chroot into the rootfs (pivot_root would move the host's
+/// root).
+pub fn chroot_root(root: &OwnedFd) -> Result<()> {
+    rustix::process::fchdir(root).map_err(|e| InitError::sys("fchdir rootfs", e.into()))?;
+    rustix::process::chroot(".").map_err(|e| InitError::sys("chroot", e.into()))?;
+    rustix::process::chdir("/").map_err(|e| InitError::sys("chdir /", e.into()))
+}
+
+/// The mount points at or below `dir` in our mount namespace, deepest first: what a
+/// container without a mount namespace of its own leaves on the host until it is deleted.
+pub fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    let mut points: Vec<std::path::PathBuf> = text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(unescape_mountinfo)
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    points.dedup();
+    points
+}
+
+/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
+fn unescape_mountinfo(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 4 <= bytes.len()
+            && let Some(code) = std::str::from_utf8(&bytes[i + 1..i + 4])
+                .ok()
+                .and_then(|digits| u8::from_str_radix(digits, 8).ok())
+        {
+            out.push(code);
+            i += 4;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescapes_mountinfo_paths() {
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+        assert_eq!(unescape_mountinfo("/plain"), "/plain");
+        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
+        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
+    }
 }
 
 /// Performs one mount of the plan.
@@ -418,6 +489,9 @@ pub fn move_root(root: &OwnedFd) -> Result<()> {
 
 /// After the pivot: `/` read-only if asked, and its final propagation.
 pub fn finish_root(plan: &Plan) -> Result<()> {
+    if !plan.namespaces.has(NamespaceKind::Mount) {
+        return Ok(());
+    }
     if plan.root_readonly {
         let root = rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| InitError::sys("open /", e.into()))?;

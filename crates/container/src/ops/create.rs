@@ -52,10 +52,10 @@ pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Pl
         plan.process.selinux_label.as_deref(),
         "process",
     )?;
-    if !plan.namespaces.has(NamespaceKind::Mount) {
+    if !plan.namespaces.has(NamespaceKind::Mount) && plan.root_readonly {
         return Err(Error::invalid(
-            "linux.namespaces",
-            "a mount namespace is required to set up the root filesystem",
+            "root.readonly",
+            "a read-only root needs a mount namespace (it would change the host's mount)",
         ));
     }
     Ok((config, plan))
@@ -91,6 +91,7 @@ pub fn create_container(
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
+        host_mounts: (!plan.namespaces.has(NamespaceKind::Mount)).then(|| plan.rootfs.clone()),
     };
     let cgroup = cgroup_plan.create()?;
     let cgroup = &*undo.cgroup.insert(cgroup);
@@ -224,14 +225,27 @@ fn vanished_init(pid: i32, cgroup: &ContainerCgroup) -> String {
     format!("the container init {how} during setup without reporting an error")
 }
 
+/// Detaches every mount at or below `dir` (a container without a mount namespace of its
+/// own mounted them on the host).
+pub fn unmount_below(dir: &Path) {
+    for point in crate::init::mounts_below(dir) {
+        if let Err(e) = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH) {
+            log::warn!("unmount {}: {e}", point.display());
+        }
+    }
+}
+
 /// Removes what a failed create made.
 struct Undo {
     dir: Option<ContainerDir>,
     cgroup: Option<ContainerCgroup>,
+    /// The rootfs of a container without a mount namespace: its mounts are on the host.
+    host_mounts: Option<PathBuf>,
 }
 
 impl Undo {
     fn disarm(mut self) -> (ContainerDir, ContainerCgroup) {
+        self.host_mounts = None;
         (
             self.dir.take().expect("dir is set"),
             self.cgroup.take().expect("cgroup is set"),
@@ -241,6 +255,9 @@ impl Undo {
 
 impl Drop for Undo {
     fn drop(&mut self) {
+        if let Some(rootfs) = self.host_mounts.take() {
+            unmount_below(&rootfs);
+        }
         // The init (if any) is killed and reaped by Spawned's own drop, which runs first.
         if let Some(cgroup) = self.cgroup.take()
             && let Err(e) = cgroup.destroy()

@@ -250,6 +250,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         }
     }
     cgroup.destroy()?;
+    if !has_namespace(&record, oci_spec::runtime::LinuxNamespaceType::Mount) {
+        super::create::unmount_below(&record.rootfs);
+    }
     dir.remove()?;
     let hooks = record
         .config
@@ -285,6 +288,16 @@ fn has_pid_namespace(record: &Record) -> bool {
                 n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none()
             })
         })
+}
+
+/// The container has a namespace of this type (new or joined).
+fn has_namespace(record: &Record, kind: oci_spec::runtime::LinuxNamespaceType) -> bool {
+    record
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| list.iter().any(|n| n.typ() == kind))
 }
 
 /// SIGKILL to every process of the container, and wait for the init to be gone.
