@@ -152,7 +152,8 @@ fn print_json_pretty<T: serde::Serialize>(value: &T) -> Result<()> {
 }
 
 fn create_options(args: &CreateArgs, relay_terminal: bool) -> Result<CreateOptions> {
-    check_preserved_fds(args.preserve_fds)?;
+    let listen_fds = listen_fds();
+    check_preserved_fds(listen_fds + args.preserve_fds)?;
     let console_socket = match &args.console_socket {
         Some(path) => Some(connect_console_socket(path)?),
         None => None,
@@ -164,6 +165,7 @@ fn create_options(args: &CreateArgs, relay_terminal: bool) -> Result<CreateOptio
             .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
         console_socket,
         preserve_fds: args.preserve_fds,
+        listen_fds,
         no_pivot: args.no_pivot,
         no_new_keyring: args.no_new_keyring,
         relay_terminal,
@@ -206,6 +208,21 @@ fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             ignore_paused: args.ignore_paused,
         },
     )
+}
+
+/// systemd socket activation: LISTEN_FDS fds from 3 on, when LISTEN_PID names us.
+fn listen_fds() -> u32 {
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !for_us {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Fds 3.. 3+n-1 must be open: otherwise one of our own descriptors could take such a

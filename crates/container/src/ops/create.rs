@@ -19,6 +19,9 @@ pub struct CreateOptions {
     /// A connected console socket (the caller connects to `--console-socket`).
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// Socket activation: fds 3.. 3+n-1 came from systemd (LISTEN_FDS); they are passed on
+    /// (before the --preserve-fds ones) and the process gets LISTEN_FDS=n and LISTEN_PID=1.
+    pub listen_fds: u32,
     pub no_pivot: bool,
     pub no_new_keyring: bool,
     /// `run` in the foreground: a terminal without a console socket is relayed by the
@@ -70,7 +73,16 @@ pub fn create_container(
     options: CreateOptions,
     sync_start: bool,
 ) -> Result<Created> {
-    let (config, plan) = load_plan(id, bundle)?;
+    let (config, mut plan) = load_plan(id, bundle)?;
+    if options.listen_fds > 0 {
+        plan.process
+            .env
+            .retain(|v| !v.starts_with("LISTEN_FDS=") && !v.starts_with("LISTEN_PID="));
+        plan.process
+            .env
+            .push(format!("LISTEN_FDS={}", options.listen_fds));
+        plan.process.env.push("LISTEN_PID=1".to_string());
+    }
     let mut options = options;
     let mut relay = None;
     if plan.process.terminal && options.console_socket.is_none() && options.relay_terminal {
@@ -107,7 +119,7 @@ pub fn create_container(
         SpawnOptions {
             start_socket,
             console_socket: options.console_socket,
-            preserve_fds: options.preserve_fds,
+            preserve_fds: options.listen_fds + options.preserve_fds,
             no_pivot: options.no_pivot,
             no_new_keyring: options.no_new_keyring,
             cgroup_view: cgroup.view(plan.namespaces.is_new(NamespaceKind::Cgroup)),
