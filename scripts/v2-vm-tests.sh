@@ -34,12 +34,7 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 
 # The focused set. Every name must exist (checked below: --exact would silently run nothing
-# for a renamed test). Left out on purpose, until fixed:
-#   cgroups.rs events_ends_when_the_container_is_deleted: runtime bug on v2, `events` goes on
-#     printing zeroed stats after its container's cgroup is removed
-#   lifecycle.rs create_start_kill_delete: the harness's find_cgroups looks for cgroups one
-#     level below /sys/fs/cgroup/<hierarchy>/, which on v2 misses /sys/fs/cgroup/<id>
-# The CPU quota test runs alone: its measurement needs the vCPUs to itself.
+# for a renamed test). The CPU quota test runs alone: its measurement needs the vCPUs to itself.
 cpu_tests=(
   cpu_quota_limits_a_busy_loop_to_a_fifth_of_a_cpu
 )
@@ -61,9 +56,11 @@ cgroup_tests=(
   oom_kill_of_a_memory_hog_is_reported
   hugepage_limits_land_in_the_hugetlb_controller
   bad_resources_fail_create_naming_the_field
+  events_ends_when_the_container_is_deleted
   "$@"
 )
 lifecycle_tests=(
+  create_start_kill_delete
   run_exits_with_the_container_status
   run_returns_128_plus_signal_when_the_container_is_killed
   kill_all_signals_every_process_of_the_container
