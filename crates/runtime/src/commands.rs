@@ -353,20 +353,8 @@ fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResourc
     use crate::units::parse_size;
     let mut value = match &args.resources {
         Some(path) => {
-            let data = if path == Path::new("-") {
-                let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-                    .map_err(|e| Error::path("read", "<stdin>", e))?;
-                buf
-            } else {
-                std::fs::read(path).map_err(|e| Error::path("read", path, e))?
-            };
-            let name = if path == Path::new("-") {
-                Path::new("<stdin>")
-            } else {
-                path.as_path()
-            };
-            berth_container::spec::parse::<serde_json::Value>(name, &data)?
+            let (name, data) = berth_container::spec::read_input(path, "no such resources file")?;
+            berth_container::spec::parse::<serde_json::Value>(&name, &data)?
         }
         None => serde_json::json!({}),
     };

@@ -170,27 +170,32 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
     if !message.is_empty() {
         return Err(Error::Init(String::from_utf8_lossy(&message).into_owned()));
     }
-    let hooks = record
-        .config
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststart().clone())
-        .unwrap_or_default();
-    if hooks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let state = SpecState::new(
-        id,
+    Ok(recorded_hooks(
+        &record,
+        HookKind::Poststart,
         Status::Running,
+    ))
+}
+
+/// Runs the poststart or poststop hooks of a recorded container; failures are warnings (the
+/// runtime-spec lets the lifecycle go on).
+pub(crate) fn recorded_hooks(record: &Record, kind: HookKind, status: Status) -> Vec<Error> {
+    let hooks = record.config.hooks().as_ref().and_then(|h| match kind {
+        HookKind::Poststart => h.poststart().clone(),
+        HookKind::Poststop => h.poststop().clone(),
+        _ => None,
+    });
+    let Some(hooks) = hooks.filter(|h| !h.is_empty()) else {
+        return Vec::new();
+    };
+    let state = SpecState::new(
+        &record.id,
+        status,
         record.pid,
         &record.bundle,
         &record.annotations,
     );
-    Ok(run_hooks_warning(
-        HookKind::Poststart,
-        &hooks,
-        &state.to_json(),
-    ))
+    run_hooks_warning(kind, &hooks, &state.to_json())
 }
 
 /// `kill ID SIGNAL [--all]`.
@@ -254,27 +259,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         super::create::unmount_below(&record.rootfs);
     }
     dir.remove()?;
-    let hooks = record
-        .config
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststop().clone())
-        .unwrap_or_default();
-    if hooks.is_empty() {
-        return Ok(Vec::new());
-    }
-    let state = SpecState::new(
-        id,
-        Status::Stopped,
-        record.pid,
-        &record.bundle,
-        &record.annotations,
-    );
-    Ok(run_hooks_warning(
-        HookKind::Poststop,
-        &hooks,
-        &state.to_json(),
-    ))
+    Ok(recorded_hooks(&record, HookKind::Poststop, Status::Stopped))
 }
 
 fn has_pid_namespace(record: &Record) -> bool {

@@ -10,7 +10,7 @@ use super::create::{CreateOptions, create_container};
 use super::lifecycle;
 use super::supervise::{TtyRelay, receive_master, supervise};
 use crate::error::{Error, Result};
-use crate::hooks::{HookKind, SpecState, run_hooks_warning};
+use crate::hooks::HookKind;
 use crate::state::{StateRoot, Status};
 use crate::sync::Message;
 use crate::sys;
@@ -70,26 +70,7 @@ pub fn run(
         return Err(e);
     }
     spawned.disarm();
-    let mut warnings = Vec::new();
-    if let Some(hooks) = record
-        .config
-        .hooks()
-        .as_ref()
-        .and_then(|h| h.poststart().clone())
-    {
-        let state = SpecState::new(
-            id,
-            Status::Running,
-            pid,
-            &record.bundle,
-            &record.annotations,
-        );
-        warnings.extend(run_hooks_warning(
-            HookKind::Poststart,
-            &hooks,
-            &state.to_json(),
-        ));
-    }
+    let mut warnings = lifecycle::recorded_hooks(&record, HookKind::Poststart, Status::Running);
     if options.detach {
         sys::restore_signal_mask(&spawned.signal_mask).map_err(|e| Error::sys("sigprocmask", e))?;
         return Ok(RunOutcome {

@@ -20,15 +20,20 @@ pub fn load_config(bundle: &Path) -> Result<Spec> {
 
 /// Reads a runtime-spec `process` object, as `exec --process FILE` takes it.
 pub fn load_process(path: &Path) -> Result<Process> {
-    let data = if path == Path::new("-") {
+    let (name, data) = read_input(path, "no such process file")?;
+    parse(&name, &data)
+}
+
+/// Reads a file named on the command line, `-` being stdin; returns the name to use in
+/// messages (`<stdin>` for stdin) and the content.
+pub fn read_input(path: &Path, missing: &str) -> Result<(PathBuf, Vec<u8>)> {
+    if path == Path::new("-") {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
             .map_err(|e| Error::path("read", "<stdin>", e))?;
-        buf
-    } else {
-        read(path, "no such process file")?
-    };
-    parse(path, &data)
+        return Ok((PathBuf::from("<stdin>"), buf));
+    }
+    Ok((path.to_path_buf(), read(path, missing)?))
 }
 
 fn read(path: &Path, missing: &str) -> Result<Vec<u8>> {

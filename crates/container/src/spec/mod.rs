@@ -20,7 +20,7 @@ use oci_spec::runtime::{Hooks, LinuxResources, LinuxSeccomp, Spec};
 pub use capabilities::{CapabilitySets, capability_number, last_cap, parse_capability};
 pub use devices::{DeviceKind, DeviceNode, default_devices};
 pub use id::validate_id;
-pub use load::{CONFIG_FILE, load_config, load_process, parse};
+pub use load::{CONFIG_FILE, load_config, load_process, parse, read_input};
 pub use mounts::{MountKind, MountPlan};
 pub use namespaces::{NamespaceKind, Namespaces};
 pub use process::{ProcessPlan, RlimitPlan, plan_process};
