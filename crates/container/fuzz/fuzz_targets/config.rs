@@ -40,6 +40,10 @@ fn inside(what: &str, path: &Path) {
 
 fn check(plan: &Plan) {
     no_nul("rootfs", plan.rootfs.as_os_str().as_bytes());
+    // Appended to tmpfs/mqueue mount data (context=...) when SELinux is on.
+    if let Some(label) = &plan.mount_label {
+        no_nul("mountLabel", label.as_bytes());
+    }
     for m in &plan.mounts {
         inside("mount destination", &m.destination);
         assert!(!m.destination.as_os_str().is_empty(), "a mount on the root");
@@ -58,7 +62,11 @@ fn check(plan: &Plan) {
     }
     for d in &plan.devices {
         inside("device path", &d.path);
-        assert!(d.path.file_name().is_some(), "device {:?} has no name", d.path);
+        assert!(
+            d.path.file_name().is_some(),
+            "device {:?} has no name",
+            d.path
+        );
     }
     for p in plan.masked_paths.iter().chain(&plan.readonly_paths) {
         inside("masked/readonly path", p);
