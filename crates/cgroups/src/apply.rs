@@ -68,8 +68,12 @@ pub(crate) fn run(op: &Op, dir: &Path) -> Result<()> {
         } => cpu_max_v2(dir, *quota, *period, *burst),
         Op::BlkioWeightV1 { weight, devices } => blkio_weight_v1(dir, *weight, devices),
         Op::IoWeightV2 { weight, devices } => io_weight_v2(dir, *weight, devices),
-        Op::Devices { version, state } => match version {
-            Version::V1 => devices::v1::apply(dir, state),
+        Op::Devices {
+            version,
+            state,
+            rules,
+        } => match version {
+            Version::V1 => devices::v1::apply(dir, state, rules),
             Version::V2 => devices::v2::apply(dir, state),
         },
         Op::Unified { file, value } => {

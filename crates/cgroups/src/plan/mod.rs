@@ -149,6 +149,9 @@ pub enum Op {
     Devices {
         version: Version,
         state: DeviceState,
+        /// The rules in config order (deny all, the spec's rules, the defaults): v1 writes
+        /// a fresh cgroup's exceptions in this order ("MUST apply entries in the listed order").
+        rules: Vec<devices::Rule>,
     },
     /// A `unified` key: each line of `value` written separately.
     Unified { file: String, value: String },
@@ -210,7 +213,7 @@ impl fmt::Display for Op {
             Op::IoWeightV2 { weight, devices } => {
                 write!(f, "io weight {weight} devices {devices:?}")
             }
-            Op::Devices { version, state } => write!(
+            Op::Devices { version, state, .. } => write!(
                 f,
                 "devices ({version:?}): default {}, {} exceptions",
                 if state.default_allow { "allow" } else { "deny" },
@@ -436,7 +439,11 @@ fn devices_step(bld: &mut Builder<'_>, res: &LinuxResources, opts: PlanOptions) 
     // validate() already reported bad rules; nothing to add on failure.
     if let Ok(rules) = devices::container_rules(spec) {
         if let Ok(state) = DeviceState::from_rules(&rules) {
-            bld.ops.push(Op::Devices { version, state });
+            bld.ops.push(Op::Devices {
+                version,
+                state,
+                rules,
+            });
         }
     }
 }

@@ -66,7 +66,7 @@ fn empty_create_is_only_the_device_policy() {
     ] {
         let p = plan("{}", &b, Mode::Create).unwrap();
         assert_eq!(p.ops.len(), 1);
-        let Op::Devices { version, state } = &p.ops[0] else {
+        let Op::Devices { version, state, .. } = &p.ops[0] else {
             panic!("{:?}", p.ops)
         };
         assert_eq!(*version, v);

@@ -91,11 +91,19 @@ impl Finish<'_> {
         }
         process::set_rlimits(process)?;
         apply_lsm_labels(process, proc)?;
+        // Everything that needs a syscall a seccomp profile may not allow (openat2 for the
+        // in-root lookup of the cwd, memfd_create, close_range) happens before the filter
+        // can be installed; after it only ordinary calls remain.
+        process::enter_cwd(&process.cwd)?;
+        let trampoline = super::trampoline::sealed_memfd()
+            .map_err(|e| InitError::sys("prepare the exec trampoline", e))?;
+        // Whatever the runtime still had open is closed by the exec; preserved fds stay.
+        sys::close_range(3 + self.preserve_fds, u32::MAX, true)
+            .map_err(|e| InitError::sys("close_range", e))?;
         if timing == SeccompTiming::BeforeIdentity {
             install_seccomp(self, sync)?;
         }
         process::set_identity(process, self.last_cap, true)?;
-        process::enter_cwd(&process.cwd)?;
         rustix::process::umask(Mode::from_raw_mode(process.umask.unwrap_or(0o022)));
         process::set_no_new_privs(process)?;
         if timing == SeccompTiming::BeforeReady {
@@ -106,12 +114,8 @@ impl Finish<'_> {
             argv: process::exec_arguments(process),
             envp: process::exec_environment(process),
             timing,
-            trampoline: super::trampoline::sealed_memfd()
-                .map_err(|e| InitError::sys("prepare the exec trampoline", e))?,
+            trampoline,
         };
-        // Whatever the runtime still had open is closed by the exec; preserved fds stay.
-        sys::close_range(3 + self.preserve_fds, u32::MAX, true)
-            .map_err(|e| InitError::sys("close_range", e))?;
         Ok(prepared)
     }
 

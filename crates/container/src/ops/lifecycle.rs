@@ -188,6 +188,9 @@ pub(crate) fn recorded_hooks(record: &Record, kind: HookKind, status: Status) ->
     let Some(hooks) = hooks.filter(|h| !h.is_empty()) else {
         return Vec::new();
     };
+    if kind == HookKind::Poststart {
+        let_the_process_run(record.pid);
+    }
     let state = SpecState::new(
         &record.id,
         status,
@@ -196,6 +199,21 @@ pub(crate) fn recorded_hooks(record: &Record, kind: HookKind, status: Status) ->
         &record.annotations,
     );
     run_hooks_warning(kind, &hooks, &state.to_json())
+}
+
+/// The process has just been exec'd. Before poststart hooks compete with it for the CPU,
+/// wait (at most 50 ms) until it leaves the runnable state for the first time (it blocks or
+/// exits): on a loaded host a hook would otherwise often overtake the program it follows.
+fn let_the_process_run(pid: i32) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+    while std::time::Instant::now() < deadline {
+        match crate::state::proc_stat(pid) {
+            Some(stat) if stat.state == 'R' => {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            _ => return,
+        }
+    }
 }
 
 /// `kill ID SIGNAL [--all]`.
