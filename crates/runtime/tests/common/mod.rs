@@ -1225,4 +1225,5 @@ pub fn file_lines(path: &Path) -> Vec<String> {
     BufReader::new(f).lines().map_while(Result::ok).collect()
 }
 pub mod cgroups;
+pub mod exec;
 pub mod security;
