@@ -581,6 +581,60 @@ fn cve_2021_30465_a_symlink_exchange_race_never_drops_a_read_only_option() {
     );
 }
 
+/// A container without a mount namespace of its own is confined to its rootfs by chroot;
+/// a process exec'd into it must be confined the same way, not run in the host's root.
+#[test]
+#[ignore = "security bug: `exec` into a container without a mount namespace joins its other \
+            namespaces but never enters its root: the process runs in the host's / (host \
+            binaries through PATH, the host's files) with the container's identity"]
+fn exec_into_a_container_without_a_mount_namespace_stays_in_its_rootfs() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.without_namespace("mount");
+    bundle.without_namespace("cgroup");
+    bundle.config["mounts"] = json!([]);
+    bundle.linux()["maskedPaths"] = json!([]);
+    bundle.linux()["readonlyPaths"] = json!([]);
+    fs::write(bundle.rootfs.join("container-root-marker"), "").unwrap();
+    let probe = "test -e /container-root-marker && echo root=container || echo root=host";
+    bundle.sh(&format!("{probe}; exec sleep 1000"));
+    let c = env.create_started(&bundle);
+    c.wait_output("root=", STATUS_TIMEOUT);
+    assert!(
+        c.stdout().contains("root=container"),
+        "the init: {}",
+        c.stdout()
+    );
+    let out = env.runtime(&["exec", &c.id, "/bin/sh", "-c", probe]);
+    c.kill("KILL").ok();
+    out.ok();
+    expect_value(&out, "root", "container");
+}
+
+/// With --no-pivot the rootfs is moved over / and the init chroots; a process exec'd into
+/// the container must land in the rootfs as well.
+#[test]
+fn exec_into_a_no_pivot_container_stays_in_its_rootfs() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    fs::write(bundle.rootfs.join("container-root-marker"), "").unwrap();
+    let probe = "test -e /container-root-marker && echo root=container || echo root=host";
+    bundle.sh(&format!("{probe}; exec sleep 1000"));
+    let (out, c) = env.try_create(&bundle, &["--no-pivot"]);
+    out.ok();
+    c.start().ok();
+    c.wait_output("root=", STATUS_TIMEOUT);
+    assert!(
+        c.stdout().contains("root=container"),
+        "the init: {}",
+        c.stdout()
+    );
+    let out = env.runtime(&["exec", &c.id, "/bin/sh", "-c", probe]);
+    c.kill("KILL").ok();
+    out.ok();
+    expect_value(&out, "root", "container");
+}
+
 // ---------------------------------------------------------------------------------------
 // CVE-2024-21626: leaked descriptors
 // ---------------------------------------------------------------------------------------
