@@ -63,10 +63,21 @@ impl Drop for Spawned {
 }
 
 /// Sends SIGKILL through the pidfd and reaps the child.
+/// Waits at most a second: a task frozen by the v1 freezer does not die until it is thawed,
+/// and the runtime must not hang on it (whoever reaps orphans reaps it later).
 pub fn kill_and_reap(pid: i32, pidfd: &OwnedFd) {
     let _ = pidfd_send_signal(pidfd, Signal::KILL);
+    let timeout = rustix::event::Timespec {
+        tv_sec: 1,
+        tv_nsec: 0,
+    };
+    let mut fds = [rustix::event::PollFd::new(
+        pidfd,
+        rustix::event::PollFlags::IN,
+    )];
+    let _ = rustix::event::poll(&mut fds, Some(&timeout));
     if let Some(pid) = Pid::from_raw(pid) {
-        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
+        let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::NOHANG);
     }
 }
 

@@ -165,12 +165,15 @@ impl SyncSocket {
         Ok(Some((message, fd)))
     }
 
-    /// Like [`SyncSocket::recv`], but gives up when a terminating signal (INT, TERM, HUP,
-    /// QUIT) arrives on `signals` (a signalfd): the runtime blocks every signal while it
-    /// sets a process up, and must still be stoppable if the other side hangs.
+    /// Like [`SyncSocket::recv`], while also watching `signals` (a signalfd): the runtime
+    /// blocks every signal while it sets a process up, and must still react to them. Each
+    /// signal goes to `on_signal`, whose error ends the wait. A message that is already
+    /// there is taken first: once the other side has exec'd, a signal is for the new
+    /// process, not a reason to give up.
     pub fn recv_or_signal(
         &self,
         signals: std::os::fd::BorrowedFd<'_>,
+        on_signal: &mut dyn FnMut(i32) -> Result<()>,
     ) -> Result<Option<(Message, Option<OwnedFd>)>> {
         use rustix::event::{PollFd, PollFlags, poll};
         loop {
@@ -182,24 +185,25 @@ impl SyncSocket {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::sys("poll", e)),
             }
-            let (socket_ready, signal_ready) =
-                (!fds[0].revents().is_empty(), !fds[1].revents().is_empty());
-            if signal_ready {
+            if !fds[0].revents().is_empty() {
+                return self.recv();
+            }
+            if !fds[1].revents().is_empty() {
                 while let Some(signal) =
                     crate::sys::read_signal(signals).map_err(|e| Error::sys("read signalfd", e))?
                 {
-                    if matches!(
-                        signal,
-                        libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
-                    ) {
-                        return Err(Error::Interrupted(signal));
-                    }
+                    on_signal(signal)?;
                 }
             }
-            if socket_ready {
-                return self.recv();
-            }
         }
+    }
+
+    /// The signals that ask a process to end.
+    pub fn is_terminating(signal: i32) -> bool {
+        matches!(
+            signal,
+            libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT
+        )
     }
 
     /// Waits for a specific message; anything else is a protocol error.

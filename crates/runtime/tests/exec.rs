@@ -509,7 +509,6 @@ fn signals_to_a_foreground_exec_reach_the_process() {
 /// delaying the runtime's first ppoll: the process runs (it printed "ready") when the
 /// SIGTERM comes, so the signal must reach it.
 #[test]
-#[ignore = "runtime bug: a SIGTERM that arrives after the exec'd process started but before the runtime saw its sync socket close fails exec with 'interrupted by signal 15 while setting the process up' (exit 1) and SIGKILLs the running process instead of forwarding the signal (SyncSocket::recv_or_signal checks signals before the socket)"]
 fn a_signal_right_after_the_process_started_is_forwarded() {
     let Some(env) = TestEnv::new() else { return };
     if !std::path::Path::new("/usr/bin/strace").exists() {
@@ -691,7 +690,6 @@ fn exec_into_paused(c: &Container<'_>) -> (Background, std::path::PathBuf) {
 }
 
 #[test]
-#[ignore = "runtime bug (cgroup v1): an exec --ignore-paused that gets SIGTERM while its process is frozen SIGKILLs the process and then blocks in waitpid until the container is resumed (a frozen v1 task does not die), so the command cannot be interrupted"]
 fn an_interrupted_exec_into_a_paused_container_returns() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

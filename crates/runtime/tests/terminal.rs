@@ -118,7 +118,6 @@ fn first_window_size(cmd: &mut std::process::Command) -> String {
 }
 
 #[test]
-#[ignore = "runtime bug: the caller's window size is copied to the container's pty only after the process started (TtyRelay::new runs after exec/start), so the process can start on a 0x0 pty (stty size fails); it races, failing about half the runs"]
 fn exec_tty_starts_with_the_callers_window_size() {
     let Some(env) = TestEnv::new() else { return };
     let c = sleeper(&env);
@@ -127,7 +126,6 @@ fn exec_tty_starts_with_the_callers_window_size() {
 }
 
 #[test]
-#[ignore = "runtime bug: the caller's window size is copied to the container's pty only after the process started (TtyRelay::new runs after exec/start), so the process can start on a 0x0 pty (stty size fails); it races, failing about half the runs"]
 fn run_with_a_terminal_starts_with_the_callers_window_size() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

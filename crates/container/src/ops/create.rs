@@ -89,6 +89,10 @@ pub fn create_container(
         let (ours, theirs) = SyncSocket::pair()?;
         relay = Some(ours);
         options.console_socket = Some(theirs.into_fd());
+        // The pty starts with the caller's window size, before the process looks at it.
+        if plan.process.console_size.is_none() {
+            plan.process.console_size = super::supervise::caller_window_size();
+        }
     }
     if plan.process.terminal && options.console_socket.is_none() {
         return Err(Error::invalid(
@@ -171,10 +175,18 @@ pub fn create_container(
 /// Answers the init's requests until it reports ready.
 fn drive_setup(plan: &Plan, spawned: &Spawned, cgroup: &ContainerCgroup) -> Result<()> {
     let signals = crate::sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
+    // Until the container's process exists, a terminating signal ends the create.
+    let mut on_signal = |signal: i32| {
+        if SyncSocket::is_terminating(signal) {
+            Err(Error::Interrupted(signal))
+        } else {
+            Ok(())
+        }
+    };
     loop {
         match spawned
             .sync
-            .recv_or_signal(std::os::fd::AsFd::as_fd(&signals))?
+            .recv_or_signal(std::os::fd::AsFd::as_fd(&signals), &mut on_signal)?
         {
             Some((Message::RunHooks, _)) => {
                 let state = SpecState::new(

@@ -95,7 +95,10 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         ExecProcess::File(p) => (**p).clone(),
         ExecProcess::Args(args) => process_from_args(record.config.process().as_ref(), args)?,
     };
-    let process = spec::plan_process(&process, "process", spec::last_cap())?;
+    let mut process = spec::plan_process(&process, "process", spec::last_cap())?;
+    if process.terminal && options.console_socket.is_none() && process.console_size.is_none() {
+        process.console_size = super::supervise::caller_window_size();
+    }
     crate::lsm::check(
         crate::lsm::Lsms::probe(),
         process.apparmor_profile.as_deref(),
@@ -197,8 +200,23 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     attach?;
     parent_sync.send(&Message::Continue)?;
     let signals = sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
+    // A terminating signal before the exec gives up (the child may never get there: one
+    // frozen in a paused container, say); any other signal is passed on, and the child keeps
+    // it pending until its exec, so the program gets it. Once the child has exec'd, the
+    // socket's EOF is taken before any signal.
+    let mut on_signal = |signal: i32| {
+        if SyncSocket::is_terminating(signal) {
+            return Err(Error::Interrupted(signal));
+        }
+        if let Some(sig) = rustix::process::Signal::from_named_raw(signal)
+            && signal != libc::SIGCHLD
+        {
+            let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
+        }
+        Ok(())
+    };
     loop {
-        match parent_sync.recv_or_signal(signals.as_fd())? {
+        match parent_sync.recv_or_signal(signals.as_fd(), &mut on_signal)? {
             None => break,
             Some((Message::SeccompListener, Some(fd))) => {
                 if let Some(profile) = record

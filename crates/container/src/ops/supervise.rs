@@ -55,6 +55,12 @@ impl Drop for TtyRelay {
     }
 }
 
+/// The window size of the caller's terminal (our stdin), as (rows, columns).
+pub fn caller_window_size() -> Option<(u16, u16)> {
+    let size = rustix::termios::tcgetwinsize(std::io::stdin().as_fd()).ok()?;
+    (size.ws_row > 0 || size.ws_col > 0).then_some((size.ws_row, size.ws_col))
+}
+
 /// Receives the pty master a container process sent over a console socket.
 pub fn receive_master(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
