@@ -14,11 +14,12 @@ use berth_container::spec::{MountKind, Plan, parse, plan};
 use libfuzzer_sys::fuzz_target;
 use oci_spec::runtime::Spec;
 
-/// A bundle with an empty `rootfs/`, made once per fuzzing process.
+/// A bundle with an empty `rootfs/`, made once (one directory shared by every fuzzing
+/// process: planning only reads it).
 fn bundle() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-fuzz-bundle-{}", std::process::id()));
+        let dir = std::env::temp_dir().join("berth-fuzz-bundle");
         std::fs::create_dir_all(dir.join("rootfs")).expect("make the fuzz bundle");
         dir
     })
