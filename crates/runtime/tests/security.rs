@@ -509,9 +509,6 @@ fn cve_2021_30465_a_symlink_exchange_race_never_mounts_outside() {
 /// A static symlink in the image at a bind's destination, leading to the container's root
 /// (a mount point) or to a directory of the image: the `ro` of the bind must hold.
 #[test]
-#[ignore = "security bug: a bind whose destination is an image symlink to / is mounted over \
-            the container's root, and its ro/nosuid options are applied to the rootfs mount \
-            beneath it (re-resolved by path), so the host directory comes out read-write"]
 fn cve_2021_30465_a_symlinked_destination_never_drops_a_read_only_option() {
     let Some(env) = TestEnv::new() else { return };
     let secret = env.new_dir("host-secret");
@@ -558,9 +555,6 @@ fn cve_2021_30465_a_symlinked_destination_never_drops_a_read_only_option() {
 /// read-only in the container whatever the destination turned into after the bind (the
 /// options are applied in a second step).
 #[test]
-#[ignore = "security bug: bind options (ro, nosuid) are applied after the bind by resolving \
-            the destination path again; a symlink swapped in between sends the remount \
-            elsewhere and the bind of the host directory stays read-write"]
 fn cve_2021_30465_a_symlink_exchange_race_never_drops_a_read_only_option() {
     let Some(env) = TestEnv::new() else { return };
     let secret = env.new_dir("host-secret");

@@ -11,6 +11,7 @@ mod dev;
 mod exec;
 mod finish;
 mod fs;
+mod mount_fd;
 mod process;
 mod procfs;
 mod rootfs;

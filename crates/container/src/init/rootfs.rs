@@ -13,9 +13,10 @@ use std::path::Path;
 use libc::c_ulong;
 use rustix::fs::{Mode, OFlags};
 
+use super::CgroupView;
 use super::InitError;
 use super::fs::{fd_path, is_dir, mkdir_all_in_root, open_in_root, touch_in_root};
-use super::{CgroupMountSource, CgroupView};
+use super::mount_fd;
 use crate::spec::mount_options::attr;
 use crate::spec::{MountKind, MountPlan, NamespaceKind, Plan};
 use crate::sys;
@@ -140,25 +141,25 @@ pub fn mount_one(
                 touch_in_root(root, dest)
             }
             .map_err(|e| fail("create mount point", e))?;
-            let mut flags = libc::MS_BIND;
-            if m.options.recursive {
-                flags |= libc::MS_REC;
-            }
-            sys::mount(Some(&cstr(source)), &fd_path(&target), None, flags, None)
+            refuse_root(root, &target).map_err(|e| fail("mount point", e))?;
+            // Built detached, its options set before anyone can see it, then attached.
+            let tree = mount_fd::clone_tree(
+                rustix::fs::CWD,
+                &source.to_string_lossy(),
+                m.options.recursive,
+            )
+            .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
+            let (set, clear) = mount_fd::attributes(m.options.flags);
+            mount_fd::set_attributes(tree.as_fd(), false, set, clear)
+                .map_err(|e| fail("apply bind options", e))?;
+            mount_fd::attach(tree.as_fd(), target.as_fd())
                 .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
-            let remount = m.options.flags & !(libc::MS_REMOUNT | libc::MS_BIND | libc::MS_REC);
-            if remount == 0 && !needs_finish(m) {
-                return Ok(());
-            }
-            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
-            if remount != 0 {
-                remount_bind(&mounted, remount).map_err(|e| fail("apply bind options", e))?;
-            }
-            finish(&mounted, m).map_err(|e| fail("set propagation", e))
+            finish(&tree, m).map_err(|e| fail("set propagation", e))
         }
         MountKind::Filesystem { fstype, source } => {
             let target =
                 mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point", e))?;
+            refuse_root(root, &target).map_err(|e| fail("mount point", e))?;
             let mut data = m.options.data_string();
             // SELinux labels the files of new tmpfs and mqueue instances through the
             // context= option (only set when SELinux is enabled on the host).
@@ -170,79 +171,53 @@ pub fn mount_one(
                 }
                 data.push_str(&format!("context=\"{label}\""));
             }
+            let flags = m.options.flags & !libc::MS_REMOUNT;
+            if needs_finish(m) {
+                // Propagation is changed after the mount is attached: build it as an fd so
+                // that the change reaches exactly this mount.
+                let mount = mount_fd::new_filesystem(fstype, source, flags, &data)
+                    .map_err(|e| fail(&format!("mount {fstype}"), e))?;
+                mount_fd::attach(mount.as_fd(), target.as_fd())
+                    .map_err(|e| fail(&format!("mount {fstype}"), e))?;
+                return finish(&mount, m).map_err(|e| fail("set propagation", e));
+            }
             let data = (!data.is_empty()).then(|| CString::new(data).expect("no NUL"));
             let fstype_c = CString::new(fstype.as_str()).expect("no NUL");
             let source_c = CString::new(source.as_str()).expect("no NUL");
-            let flags = m.options.flags & !libc::MS_REMOUNT;
-            let result = sys::mount(
+            match sys::mount(
                 Some(&source_c),
                 &fd_path(&target),
                 Some(&fstype_c),
                 flags,
                 data.as_deref(),
-            );
-            match result {
-                Ok(()) => {}
+            ) {
+                Ok(()) => Ok(()),
                 // Without its own network namespace a user namespace may not mount sysfs;
                 // runc then shows the host's /sys read-only instead.
                 Err(e) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
-                    sys::mount(
-                        Some(c"/sys"),
-                        &fd_path(&target),
-                        None,
-                        libc::MS_BIND | libc::MS_REC,
-                        None,
-                    )
-                    .map_err(|e| fail("bind /sys", e))?;
-                    let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
-                    remount_bind(&mounted, libc::MS_RDONLY | flags)
+                    let tree = mount_fd::clone_tree(rustix::fs::CWD, "/sys", true)
+                        .map_err(|e| fail("bind /sys", e))?;
+                    let (set, clear) = mount_fd::attributes(flags | libc::MS_RDONLY);
+                    mount_fd::set_attributes(tree.as_fd(), true, set, clear)
                         .map_err(|e| fail("make /sys read-only", e))?;
+                    mount_fd::attach(tree.as_fd(), target.as_fd()).map_err(|e| fail("bind /sys", e))
                 }
-                Err(e) => return Err(fail(&format!("mount {fstype}"), e)),
+                Err(e) => Err(fail(&format!("mount {fstype}"), e)),
             }
-            if !needs_finish(m) {
-                return Ok(());
-            }
-            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen", e))?;
-            finish(&mounted, m).map_err(|e| fail("set propagation", e))
         }
         MountKind::Cgroup => mount_cgroups(root, m, cgroups),
     }
 }
 
-/// Remounts a bind mount with new per-mount flags. A user namespace may not clear flags the
-/// source mount has (they are locked), so those are kept.
-fn remount_bind(mounted: &OwnedFd, flags: c_ulong) -> std::io::Result<()> {
-    let path = fd_path(mounted);
-    let all = libc::MS_REMOUNT | libc::MS_BIND | flags;
-    match sys::mount(None, &path, None, all, None) {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-            let locked = locked_flags(mounted)?;
-            sys::mount(None, &path, None, all | locked, None)
-        }
-        other => other,
+/// Refuses a mount point that is the container's root itself (a destination that is a
+/// symlink to `/` in the image): the mount would replace the whole root filesystem.
+fn refuse_root(root: BorrowedFd<'_>, target: &OwnedFd) -> std::io::Result<()> {
+    if mount_fd::same_place(root, target)? {
+        return Err(std::io::Error::other(
+            "resolves to the container's root (a symlink to / in the image?)",
+        ));
     }
-}
-
-/// The per-mount flags a mount already has, as MS_* bits.
-fn locked_flags(fd: impl AsFd) -> std::io::Result<c_ulong> {
-    use rustix::fs::StatVfsMountFlags as F;
-    let st = rustix::fs::fstatvfs(fd)?;
-    let mut flags = 0;
-    for (have, ms) in [
-        (F::NOSUID, libc::MS_NOSUID),
-        (F::NODEV, libc::MS_NODEV),
-        (F::NOEXEC, libc::MS_NOEXEC),
-        (F::NOATIME, libc::MS_NOATIME),
-        (F::NODIRATIME, libc::MS_NODIRATIME),
-        (F::RELATIME, libc::MS_RELATIME),
-        (F::RDONLY, libc::MS_RDONLY),
-    ] {
-        if st.f_flag.contains(have) {
-            flags |= ms;
-        }
-    }
-    Ok(flags)
+    Ok(())
 }
 
 /// Whether a mount has propagation changes or recursive attributes to apply.
@@ -252,27 +227,17 @@ fn needs_finish(m: &MountPlan) -> bool {
         || m.options.recursive_clear != 0
 }
 
-/// Propagation changes and recursive attributes of a mount, after it exists.
-fn finish(mounted: &OwnedFd, m: &MountPlan) -> std::io::Result<()> {
+/// Propagation changes and recursive attributes of an attached mount, through its fd.
+fn finish(mount: &OwnedFd, m: &MountPlan) -> std::io::Result<()> {
     for propagation in &m.options.propagation {
-        sys::mount(None, &fd_path(mounted), None, *propagation, None)?;
+        mount_fd::set_propagation(mount.as_fd(), *propagation)?;
     }
-    if m.options.recursive_set != 0 || m.options.recursive_clear != 0 {
-        let mut clear = m.options.recursive_clear;
-        // Setting one atime mode requires clearing the whole atime field.
-        if m.options.recursive_set & attr::ATIME_MASK != 0 {
-            clear |= attr::ATIME_MASK;
-        }
-        sys::mount_setattr(
-            mounted.as_fd(),
-            c"",
-            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-            m.options.recursive_set,
-            clear,
-            0,
-        )?;
+    let mut clear = m.options.recursive_clear;
+    // Setting one atime mode requires clearing the whole atime field.
+    if m.options.recursive_set & attr::ATIME_MASK != 0 {
+        clear |= attr::ATIME_MASK;
     }
-    Ok(())
+    mount_fd::set_attributes(mount.as_fd(), true, m.options.recursive_set, clear)
 }
 
 /// A `cgroup` mount: the container's own cgroups at the destination. Pure v2 gets a fresh
@@ -286,93 +251,79 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
             m.display_destination()
         ))
     };
-    let dest = &m.destination;
     let readonly = m.options.flags & libc::MS_RDONLY;
-    let base = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let flags = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC | readonly;
+    let target = mkdir_all_in_root(root, &m.destination)
+        .map_err(|e| fail("create mount point".into(), e))?;
+    refuse_root(root, &target).map_err(|e| fail("mount point".into(), e))?;
     match view {
-        CgroupView::Unified { source, fresh } => {
-            let target =
-                mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point".into(), e))?;
-            if *fresh {
-                sys::mount(
-                    Some(c"cgroup2"),
-                    &fd_path(&target),
-                    Some(c"cgroup2"),
-                    base | readonly,
-                    None,
-                )
-                .map_err(|e| fail("mount cgroup2".into(), e))?;
-            } else {
-                bind_cgroup_dir(root, dest, source)
-                    .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
-                let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
-                remount_bind(&mounted, base | readonly)
-                    .map_err(|e| fail("make read-only".into(), e))?;
-            }
+        CgroupView::Unified { fresh: true, .. } => sys::mount(
+            Some(c"cgroup2"),
+            &fd_path(&target),
+            Some(c"cgroup2"),
+            flags,
+            None,
+        )
+        .map_err(|e| fail("mount cgroup2".into(), e)),
+        CgroupView::Unified {
+            source,
+            fresh: false,
+        } => {
+            let tree = bind_tree(&source.host_dir, flags, true)
+                .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
+            mount_fd::attach(tree.as_fd(), target.as_fd())
+                .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))
         }
         CgroupView::Hierarchies(list) => {
-            let target =
-                mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point".into(), e))?;
-            sys::mount(
-                Some(c"tmpfs"),
-                &fd_path(&target),
-                Some(c"tmpfs"),
-                base,
-                Some(c"mode=755"),
+            // A tmpfs with one bind per hierarchy, assembled through the tmpfs's own fd and
+            // made read-only (recursively) in one call at the end.
+            let tmpfs = mount_fd::new_filesystem(
+                "tmpfs",
+                "tmpfs",
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                "mode=755",
             )
             .map_err(|e| fail("mount tmpfs".into(), e))?;
+            mount_fd::attach(tmpfs.as_fd(), target.as_fd())
+                .map_err(|e| fail("mount tmpfs".into(), e))?;
             for source in list {
-                let sub = dest.join(&source.name);
-                bind_cgroup_dir(root, &sub, source)
-                    .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
-                let dir = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
+                let fail_bind = |e| fail(format!("bind {}", source.host_dir.display()), e);
+                rustix::fs::mkdirat(&tmpfs, source.name.as_str(), Mode::from_raw_mode(0o755))
+                    .map_err(|e| fail_bind(e.into()))?;
+                let dir = rustix::fs::openat(
+                    &tmpfs,
+                    source.name.as_str(),
+                    OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| fail_bind(e.into()))?;
+                let tree = bind_tree(&source.host_dir, 0, true).map_err(fail_bind)?;
+                mount_fd::attach(tree.as_fd(), dir.as_fd()).map_err(fail_bind)?;
                 for alias in &source.aliases {
-                    match rustix::fs::symlinkat(source.name.as_str(), &dir, alias.as_str()) {
+                    match rustix::fs::symlinkat(source.name.as_str(), &tmpfs, alias.as_str()) {
                         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
                         Err(e) => return Err(fail(format!("symlink {alias}"), e.into())),
                     }
                 }
             }
-            // The tmpfs and every bind below it get the flags in one recursive call.
-            let mounted = open_in_root(root, dest).map_err(|e| fail("reopen".into(), e))?;
-            let mut set = attr::NOSUID | attr::NODEV | attr::NOEXEC;
-            if readonly != 0 {
-                set |= attr::RDONLY;
-            }
-            sys::mount_setattr(
-                mounted.as_fd(),
-                c"",
-                (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32,
-                set,
-                0,
-                0,
-            )
-            .map_err(|e| fail("set flags".into(), e))?;
+            let (set, clear) = mount_fd::attributes(flags);
+            mount_fd::set_attributes(tmpfs.as_fd(), true, set, clear)
+                .map_err(|e| fail("set flags".into(), e))
         }
-        CgroupView::None => {
-            return Err(InitError::Mount(format!(
-                "mounts[{}] on {}: the host has no cgroup hierarchy to show",
-                m.index,
-                m.display_destination()
-            )));
-        }
+        CgroupView::None => Err(InitError::Mount(format!(
+            "mounts[{}] on {}: the host has no cgroup hierarchy to show",
+            m.index,
+            m.display_destination()
+        ))),
     }
-    Ok(())
 }
 
-fn bind_cgroup_dir(
-    root: BorrowedFd<'_>,
-    dest: &Path,
-    source: &CgroupMountSource,
-) -> std::io::Result<()> {
-    let target = mkdir_all_in_root(root, dest)?;
-    sys::mount(
-        Some(&cstr(&source.host_dir)),
-        &fd_path(&target),
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )
+/// A detached bind of a host path with per-mount flags set.
+fn bind_tree(source: &Path, flags: c_ulong, recursive: bool) -> std::io::Result<OwnedFd> {
+    let tree = mount_fd::clone_tree(rustix::fs::CWD, &source.to_string_lossy(), recursive)?;
+    let (set, clear) = mount_fd::attributes(flags);
+    mount_fd::set_attributes(tree.as_fd(), recursive, set, clear)?;
+    Ok(tree)
 }
 
 /// Masks a path: a directory gets an empty read-only tmpfs, anything else a bind of the
@@ -406,7 +357,8 @@ pub fn mask_path(root: BorrowedFd<'_>, path: &Path, dev_null: &OwnedFd) -> Resul
     }
 }
 
-/// Makes a path read-only: a bind of itself, remounted read-only.
+/// Makes a path read-only: a detached copy of its tree, read-only all the way down, attached
+/// on top of it.
 pub fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
     let fail =
         |e: std::io::Error| InitError::Mount(format!("make /{} read-only: {e}", path.display()));
@@ -415,22 +367,9 @@ pub fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(fail(e)),
     };
-    let target_path = fd_path(&target);
-    sys::mount(
-        Some(&target_path),
-        &target_path,
-        None,
-        libc::MS_BIND | libc::MS_REC,
-        None,
-    )
-    .map_err(fail)?;
-    let mounted = open_in_root(root, path).map_err(fail)?;
-    make_readonly(&mounted).map_err(fail)
-}
-
-/// Remounts a mount read-only, keeping the flags it has.
-fn make_readonly(mounted: &OwnedFd) -> std::io::Result<()> {
-    remount_bind(mounted, libc::MS_RDONLY | locked_flags(mounted)?)
+    let tree = mount_fd::clone_tree(target.as_fd(), "", true).map_err(fail)?;
+    mount_fd::set_attributes(tree.as_fd(), true, attr::RDONLY, 0).map_err(fail)?;
+    mount_fd::attach(tree.as_fd(), target.as_fd()).map_err(fail)
 }
 
 /// Opens the host's /dev/null and checks that it really is the null device (char 1:3).
@@ -482,7 +421,8 @@ pub fn finish_root(plan: &Plan) -> Result<()> {
     if plan.root_readonly {
         let root = rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| InitError::sys("open /", e.into()))?;
-        make_readonly(&root).map_err(|e| InitError::sys("make / read-only", e))?;
+        mount_fd::set_attributes(root.as_fd(), false, attr::RDONLY, 0)
+            .map_err(|e| InitError::sys("make / read-only", e))?;
     }
     if let Some(propagation) = plan.root_propagation {
         sys::mount(None, c"/", None, propagation, None)
