@@ -194,7 +194,12 @@ impl ContainerDir {
             None,
         )
         .map_err(|e| fail("socket", e))?;
-        bind(&socket, &self.start_socket_address()?).map_err(|e| fail("bind", e))?;
+        // Only root may connect (and so start the container): the socket file gets its
+        // mode from the umask at bind time.
+        let umask = rustix::process::umask(Mode::from_raw_mode(0o077));
+        let bound = bind(&socket, &self.start_socket_address()?);
+        rustix::process::umask(umask);
+        bound.map_err(|e| fail("bind", e))?;
         listen(&socket, 1).map_err(|e| fail("listen", e))?;
         Ok(socket)
     }

@@ -599,9 +599,6 @@ fn cve_2021_30465_a_symlink_exchange_race_never_drops_a_read_only_option() {
 /// A container without a mount namespace of its own is confined to its rootfs by chroot;
 /// a process exec'd into it must be confined the same way, not run in the host's root.
 #[test]
-#[ignore = "security bug: `exec` into a container without a mount namespace joins its other \
-            namespaces but never enters its root: the process runs in the host's / (host \
-            binaries through PATH, the host's files) with the container's identity"]
 fn exec_into_a_container_without_a_mount_namespace_stays_in_its_rootfs() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();

@@ -31,6 +31,15 @@ pub struct Pty {
 pub fn open_console(root: BorrowedFd<'_>, size: Option<(u16, u16)>) -> Result<Pty> {
     let fail = |what: &str, e: std::io::Error| InitError::Console(format!("{what}: {e}"));
     let pty = open_pty(root, size)?;
+    // Whatever the image has at /dev/console (a symlink, say) is replaced by an empty file
+    // of our own, so the pty is bound there and nowhere else.
+    let dev = super::fs::mkdir_all_in_root(root, Path::new("dev"))
+        .and_then(|fd| super::fs::reopen_dir(&fd))
+        .map_err(|e| fail("open /dev", e))?;
+    match rustix::fs::unlinkat(&dev, "console", rustix::fs::AtFlags::empty()) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => {}
+        Err(e) => return Err(fail("replace /dev/console", e.into())),
+    }
     let console = touch_in_root(root, Path::new("dev/console"))
         .map_err(|e| fail("create /dev/console", e))?;
     sys::mount(

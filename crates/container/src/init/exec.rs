@@ -23,6 +23,9 @@ pub struct ExecContext<'a> {
     /// runtime before the fork, since they only apply to children).
     pub namespaces: u64,
     pub console_socket: Option<OwnedFd>,
+    /// The init's root directory, for a container without a mount namespace of its own
+    /// (its root is a chroot, which setns cannot give us).
+    pub chroot: Option<OwnedFd>,
     pub preserve_fds: u32,
     pub last_cap: u32,
     pub seccomp: Option<&'a berth_seccomp::Program>,
@@ -44,6 +47,9 @@ fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if let Some(socket) = &ctx.console_socket {
         keep.push(socket.as_raw_fd());
     }
+    if let Some(root) = &ctx.chroot {
+        keep.push(root.as_raw_fd());
+    }
     sys::close_fds_except(3 + ctx.preserve_fds, &keep)
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
@@ -55,6 +61,11 @@ fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if ctx.namespaces != 0 {
         sys::set_namespace(ctx.init_pidfd, ctx.namespaces)
             .map_err(|e| InitError::sys("join the container's namespaces", e))?;
+    }
+    if let Some(root) = &ctx.chroot {
+        rustix::process::fchdir(root)
+            .map_err(|e| InitError::sys("enter the container's root", e.into()))?;
+        rustix::process::chroot(".").map_err(|e| InitError::sys("chroot", e.into()))?;
     }
 
     if ctx.process.terminal {

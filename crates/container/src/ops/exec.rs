@@ -146,6 +146,20 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         (_, socket) => socket,
     };
 
+    // Without a mount namespace the container's root is the init's chroot.
+    let chroot = if namespaces.has(NamespaceKind::Mount) {
+        None
+    } else {
+        let path = format!("/proc/{}/root", record.pid);
+        Some(
+            rustix::fs::open(
+                path.as_str(),
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| Error::path("open", &path, e.into()))?,
+        )
+    };
     let (parent_sync, child_sync) = SyncSocket::pair()?;
     let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
     let child_flags = join_flags(&namespaces, record.pid)?;
@@ -173,6 +187,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
                 init_pidfd: init_pidfd.as_fd(),
                 namespaces: child_flags,
                 console_socket,
+                chroot,
                 preserve_fds: options.preserve_fds,
                 last_cap: spec::last_cap(),
                 seccomp: seccomp.as_ref(),

@@ -147,6 +147,15 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
     let hooks = spec.hooks().clone().unwrap_or_default();
     validate_hooks(&hooks)?;
 
+    for (field, value) in [
+        ("hostname", spec.hostname()),
+        ("domainname", spec.domainname()),
+        ("linux.mountLabel", linux.mount_label()),
+    ] {
+        reject_nul(field, value.as_deref().unwrap_or_default())?;
+    }
+    reject_nul("root.path", &rootfs.to_string_lossy())?;
+
     let root_propagation = mount_options::root_propagation(linux.rootfs_propagation().as_deref())
         .map_err(|m| Error::invalid("linux.rootfsPropagation", m))?;
 
@@ -191,6 +200,14 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
     })
 }
 
+/// Refuses a string the kernel could not take (C strings end at NUL).
+pub fn reject_nul(field: &str, value: &str) -> Result<()> {
+    if value.contains('\0') {
+        return Err(Error::invalid(field, "contains a NUL byte"));
+    }
+    Ok(())
+}
+
 /// `path` made absolute against `base` when it is relative.
 pub fn absolute_in(base: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
@@ -217,6 +234,9 @@ fn check_rootfs(rootfs: &Path) -> Result<()> {
 /// A path inside the container as a clean path relative to its root. `..` is refused:
 /// nothing in a config may point outside the container.
 pub fn container_relative(path: &Path, field: &str) -> Result<PathBuf> {
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(Error::invalid(field, "contains a NUL byte"));
+    }
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::runtime::Mount;
 
 use super::mount_options::{MountOptions, parse_mount_options};
-use super::{absolute_in, container_relative};
+use super::{absolute_in, container_relative, reject_nul};
 use crate::error::{Error, Result};
 
 /// What a mount is.
@@ -58,6 +58,13 @@ fn plan_mount(index: usize, mount: &Mount, bundle: &Path) -> Result<MountPlan> {
     }
     let options = parse_mount_options(mount.options().as_deref().unwrap_or_default());
     let fstype = mount.typ().clone().unwrap_or_default();
+    reject_nul(&field("type"), &fstype)?;
+    if let Some(source) = mount.source() {
+        reject_nul(&field("source"), &source.to_string_lossy())?;
+    }
+    for (i, option) in mount.options().iter().flatten().enumerate() {
+        reject_nul(&format!("{}[{i}]", field("options")), option)?;
+    }
     let kind = if options.bind || fstype == "bind" {
         let source = mount
             .source()

@@ -49,6 +49,7 @@ pub fn plan_sysctls(
         if key.is_empty() || key.contains("..") || key.starts_with('.') || key.contains('\0') {
             return Err(Error::invalid(field, "malformed key"));
         }
+        super::reject_nul(&field, value)?;
         // runc accepts both dotted keys and slash-separated ones (for interface names that
         // contain dots, e.g. net/ipv4/conf/eth0.100/forwarding).
         let normalized = if key.contains('/') {

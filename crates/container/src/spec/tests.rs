@@ -257,3 +257,38 @@ fn real_docker_and_podman_configs_plan() {
         assert!(!p.masked_paths.is_empty(), "{file}");
     }
 }
+
+// Found by fuzzing crates/container/fuzz: NUL bytes used to pass planning and make the init
+// fail (or panic) late.
+#[test]
+fn nul_bytes_in_mount_fields_are_refused() {
+    let b = Bundle::new();
+    for mount in [
+        json!({"destination": "/x", "type": "tmp\u{0}fs"}),
+        json!({"destination": "/x", "type": "tmpfs", "source": "tm\u{0}p"}),
+        json!({"destination": "/x", "type": "tmpfs", "options": ["size=1\u{0}"]}),
+        json!({"destination": "/x\u{0}y", "type": "tmpfs"}),
+    ] {
+        let mut c = base();
+        c["mounts"] = json!([mount]);
+        let e = err(b.plan(c));
+        assert!(e.contains("mounts[0]") && e.contains("NUL"), "{e}");
+    }
+}
+
+#[test]
+fn nul_bytes_in_paths_and_labels_are_refused() {
+    let b = Bundle::new();
+    let mut c = base();
+    c["linux"]["maskedPaths"] = json!(["/p\u{0}roc/kcore"]);
+    assert!(err(b.plan(c)).contains("linux.maskedPaths[0]"));
+    let mut c = base();
+    c["linux"]["devices"] = json!([{"path": "/dev/f\u{0}oo", "type": "c", "major": 1, "minor": 3}]);
+    assert!(err(b.plan(c)).contains("linux.devices[0].path"));
+    let mut c = base();
+    c["linux"]["mountLabel"] = json!("a\u{0}b");
+    assert!(err(b.plan(c)).contains("linux.mountLabel"));
+    let mut c = base();
+    c["hostname"] = json!("h\u{0}");
+    assert!(err(b.plan(c)).contains("hostname"));
+}
