@@ -75,6 +75,11 @@ pub enum Error {
     #[error("seccomp: {0}")]
     Seccomp(String),
 
+    /// The container needs the runtime to run from a sealed copy of itself first (see
+    /// [`crate::sealed`]); the command line re-executes and tries again.
+    #[error("this container needs the runtime to run from a sealed copy of itself")]
+    NeedsSealedRuntime,
+
     /// Something the host or this build of Berth cannot do.
     #[error("{0}")]
     Unsupported(String),

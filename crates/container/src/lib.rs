@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod init;
 pub mod lsm;
 pub mod ops;
+pub mod sealed;
 pub mod seccomp;
 pub mod spawn;
 pub mod state;

@@ -28,6 +28,13 @@ fn main() {
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     let code = match commands::dispatch(&cli) {
         Ok(code) => code,
+        // Nothing was created yet: run the same command again from a sealed copy of this
+        // binary (only returns if that fails).
+        Err(berth_container::Error::NeedsSealedRuntime) => {
+            let e = berth_container::sealed::reexec();
+            log::error!("re-execute from a sealed copy of the runtime: {e}");
+            1
+        }
         Err(e) => {
             let message = e.to_string();
             log::error!("{message}");

@@ -230,9 +230,6 @@ fn cve_2019_5736_exec_never_exposes_the_runtime_binary() {
 }
 
 #[test]
-#[ignore = "security bug: a container with CAP_SYS_PTRACE opens /proc/<pid>/exe of the \
-            `exec` child (a fork of the host's berth-runtime, non-dumpable is no barrier to \
-            CAP_SYS_PTRACE) and rewrites the runtime binary once the runtime exited"]
 fn cve_2019_5736_exec_never_exposes_the_runtime_binary_to_cap_sys_ptrace() {
     exec_race(&["CAP_SYS_PTRACE"], None);
 }
@@ -294,9 +291,6 @@ fn cve_2019_5736_a_created_init_in_a_shared_pid_namespace_is_unreachable() {
 }
 
 #[test]
-#[ignore = "security bug: a container with CAP_SYS_PTRACE that shares its pid namespace \
-            with a created (not yet started) container opens that init's /proc/<pid>/exe, \
-            the host's berth-runtime, and rewrites it after `start`"]
 fn cve_2019_5736_a_created_init_in_a_shared_pid_namespace_is_unreachable_to_cap_sys_ptrace() {
     shared_pid_namespace_race(&["CAP_SYS_PTRACE"]);
 }

@@ -74,6 +74,9 @@ pub fn create_container(
     sync_start: bool,
 ) -> Result<Created> {
     let (config, mut plan) = load_plan(id, bundle)?;
+    if crate::sealed::required(&config) && !crate::sealed::is_sealed() {
+        return Err(Error::NeedsSealedRuntime);
+    }
     if options.listen_fds > 0 {
         plan.process
             .env

@@ -69,6 +69,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         status: Status::Creating.to_string(),
         message: "cannot exec into a container that is being created".into(),
     })?;
+    if crate::sealed::required(&record.config) && !crate::sealed::is_sealed() {
+        return Err(Error::NeedsSealedRuntime);
+    }
     let status = status_of(&record, &dir.path);
     // The lock is not held while the process is set up: a frozen container would freeze
     // the new process and keep `resume` from ever getting the lock.

@@ -1,0 +1,142 @@
+//! Running the runtime itself from a sealed copy, for containers where non-dumpable is not
+//! enough (CVE-2019-5736, the privileged variant).
+//!
+//! The container's init and exec'd processes are forks of the runtime, so until their exec
+//! /proc/<pid>/exe is the runtime's binary. Non-dumpable keeps ordinary container processes
+//! from opening it, but not one holding CAP_SYS_PTRACE (in a container whose bounding set has
+//! it, or in another container sharing the pid namespace). For those containers the runtime
+//! first re-executes itself from a sealed memfd copy of its binary, as runc does for every
+//! container: then every process the container can see runs an image nobody can write to.
+//! Everyone else keeps the fast path.
+
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+
+use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
+use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
+
+use crate::sys;
+
+/// The name of the memfd; `/proc/self/exe` then reads `/memfd:berth-runtime (deleted)`.
+const MEMFD_NAME: &str = "berth-runtime";
+
+/// Whether a container's processes could reach a runtime process's exe despite it being
+/// non-dumpable: CAP_SYS_PTRACE in its bounding set, or a pid namespace shared with others.
+pub fn required(config: &Spec) -> bool {
+    let ptrace = config
+        .process()
+        .as_ref()
+        .and_then(|p| p.capabilities().as_ref())
+        .and_then(|c| c.bounding().as_ref())
+        .is_some_and(|set| set.contains(&Capability::SysPtrace));
+    let shared_pid_namespace = config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|list| {
+            list.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some())
+        });
+    ptrace || shared_pid_namespace
+}
+
+/// Whether this process already runs from the sealed copy.
+pub fn is_sealed() -> bool {
+    rustix::fs::readlinkat(rustix::fs::CWD, "/proc/self/exe", Vec::new()).is_ok_and(|link| {
+        link.to_bytes()
+            .starts_with(format!("/memfd:{MEMFD_NAME}").as_bytes())
+    })
+}
+
+/// Re-executes this program, with the same arguments and environment, from a sealed memfd
+/// copy of its binary. Only returns on failure.
+pub fn reexec() -> io::Error {
+    let copy = match sealed_copy() {
+        Ok(fd) => fd,
+        Err(e) => return e,
+    };
+    let argv: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(OsString::into_vec(a)).expect("arguments have no NUL"))
+        .collect();
+    let envp: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).expect("the environment has no NUL")
+        })
+        .collect();
+    sys::execveat_fd(copy.as_fd(), &argv, &envp)
+}
+
+fn sealed_copy() -> io::Result<OwnedFd> {
+    let exe = rustix::fs::open(
+        "/proc/self/exe",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let size = rustix::fs::fstat(&exe)?.st_size as usize;
+    let copy =
+        rustix::fs::memfd_create(MEMFD_NAME, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    let mut copied = 0;
+    while copied < size {
+        // sendfile: copy_file_range refuses copies between filesystems.
+        let n = rustix::fs::sendfile(&copy, &exe, None, size - copied)?;
+        if n == 0 {
+            break;
+        }
+        copied += n;
+    }
+    rustix::fs::fcntl_add_seals(
+        &copy,
+        SealFlags::SEAL | SealFlags::SHRINK | SealFlags::GROW | SealFlags::WRITE,
+    )?;
+    Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: serde_json::Value) -> Spec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn ptrace_or_a_shared_pid_namespace_require_it() {
+        let plain = spec(serde_json::json!({"ociVersion": "1.2.1",
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"],
+                        "capabilities": {"bounding": ["CAP_KILL"]}},
+            "linux": {"namespaces": [{"type": "pid"}]}}));
+        assert!(!required(&plain));
+        let ptrace = spec(serde_json::json!({"ociVersion": "1.2.1",
+            "process": {"cwd": "/", "user": {"uid": 0, "gid": 0}, "args": ["true"],
+                        "capabilities": {"bounding": ["CAP_KILL", "CAP_SYS_PTRACE"]}}}));
+        assert!(required(&ptrace));
+        let shared = spec(serde_json::json!({"ociVersion": "1.2.1",
+            "linux": {"namespaces": [{"type": "pid", "path": "/proc/1/ns/pid"}]}}));
+        assert!(required(&shared));
+    }
+
+    #[test]
+    fn a_sealed_copy_refuses_writes_and_is_the_same_program() {
+        let copy = sealed_copy().unwrap();
+        assert_eq!(
+            rustix::io::write(&copy, b"x").unwrap_err(),
+            rustix::io::Errno::PERM
+        );
+        let original = std::fs::read("/proc/self/exe").unwrap();
+        let mut sealed = Vec::new();
+        let mut file = std::fs::File::from(copy);
+        std::io::Seek::rewind(&mut file).unwrap();
+        std::io::Read::read_to_end(&mut file, &mut sealed).unwrap();
+        assert_eq!(original, sealed);
+    }
+
+    #[test]
+    fn this_test_binary_is_not_sealed() {
+        assert!(!is_sealed());
+    }
+}
