@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — every test of the project, as CI runs them (root):
-#   1. cargo test --workspace: unit tests, and integration tests that create real containers
+#   1. cargo test --workspace: unit tests, and integration tests that create real containers;
+#      then the ignored-by-default comparisons (our seccomp compiler against libseccomp, and
+#      the same profiles enforced by runc), which need root, runc, python3 and libseccomp
 #   2. the real clients: podman, dockerd and containerd/ctr drive berth-runtime
 #      (../shared/realclients/smoke.sh)
 #   3. the focused cgroup v2 set, in a throw-away VM (scripts/v2-vm-tests.sh)
@@ -17,6 +19,8 @@ has() { case " $stages " in *" $1 "*) return 0;; *) return 1;; esac; }
 if has unit; then
   step "unit and integration tests"
   cargo test --workspace
+  step "seccomp compared with libseccomp and runc"
+  cargo test --workspace -- --ignored
 fi
 if has clients; then
   step "real clients: podman, dockerd, containerd"

@@ -159,6 +159,10 @@ impl CgroupPlacement for ContainerCgroup {
         self.unified.as_ref().map(|fd| fd.as_fd())
     }
 
+    fn has_v1(&self) -> bool {
+        self.cgroup.kind() != LayoutKind::V2
+    }
+
     fn attach(&self, pid: i32, cloned_into: bool) -> Result<()> {
         let join = if cloned_into {
             Join::SkipUnified

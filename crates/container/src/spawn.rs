@@ -21,6 +21,8 @@ pub trait CgroupPlacement {
     /// Moves `pid` into every cgroup it is not in yet (the v1 hierarchies, and v2 when
     /// `cloned_into` is false).
     fn attach(&self, pid: i32, cloned_into: bool) -> Result<()>;
+    /// Whether cgroup v1 hierarchies exist (then the init is moved after the clone).
+    fn has_v1(&self) -> bool;
 }
 
 /// What the caller chooses about a new init.
@@ -106,10 +108,24 @@ pub fn spawn_init(
             & !(NamespaceKind::Cgroup.clone_flag() | NamespaceKind::Time.clone_flag())
     };
     let into = cgroups.clone_into();
-    let forked = match sys::clone3(flags, into) {
+    // Born in its cgroup on a pure v2 host, the init can get its cgroup namespace at once.
+    let cgroupns_flag = if into.is_some()
+        && !cgroups.has_v1()
+        && !staged
+        && plan.namespaces.is_new(NamespaceKind::Cgroup)
+    {
+        NamespaceKind::Cgroup.clone_flag()
+    } else {
+        0
+    };
+    let mut cgroupns_at_clone = cgroupns_flag != 0;
+    let mut cloned_into = into.is_some();
+    let forked = match sys::clone3(flags | cgroupns_flag, into) {
         Ok(f) => f,
         // CLONE_INTO_CGROUP may be refused (e.g. an older kernel); attach afterwards.
         Err(e) if into.is_some() && e.raw_os_error() == Some(libc::EINVAL) => {
+            cgroupns_at_clone = false;
+            cloned_into = false;
             sys::clone3(flags, None).map_err(|e| Error::sys("clone3", e))?
         }
         Err(e) => {
@@ -136,12 +152,12 @@ pub fn spawn_init(
                 staged,
                 signal_mask: &signal_mask,
                 seccomp: options.seccomp,
+                cgroupns_at_clone,
             };
             child_main(&ctx, &child_sync)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
-    let cloned_into = into.is_some();
     drop(child_sync);
     drop(options.start_socket);
     let mut spawned = Spawned {
@@ -153,14 +169,23 @@ pub fn spawn_init(
     };
     restore.leave()?;
 
-    if staged {
-        place_staged(plan, &mut spawned, cgroups, cloned_into)?;
+    let placed = if staged {
+        place_staged(plan, &mut spawned, cgroups, cloned_into)
     } else {
-        if plan.namespaces.is_new(NamespaceKind::User) {
-            write_id_maps(pid, plan)?;
-        }
-        cgroups.attach(pid, cloned_into)?;
-        spawned.sync.send(&Message::Continue)?;
+        (|| {
+            if plan.namespaces.is_new(NamespaceKind::User) {
+                write_id_maps(pid, plan)?;
+            }
+            cgroups.attach(pid, cloned_into)?;
+            spawned.sync.send(&Message::Continue)
+        })()
+    };
+    // The init works while we place it; if it failed meanwhile, its reason beats ours.
+    if let Err(e) = placed {
+        return Err(match spawned.sync.pending_error() {
+            Some(text) => Error::Init(text),
+            None => e,
+        });
     }
     Ok(spawned)
 }

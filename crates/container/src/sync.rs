@@ -142,8 +142,10 @@ impl SyncSocket {
             ) {
                 Ok(r) => break r,
                 Err(rustix::io::Errno::INTR) => continue,
-                // The other side died with a message we had not read: the same as EOF.
-                Err(rustix::io::Errno::CONNRESET) => return Ok(None),
+                // The other side closed while a message of ours was unread. The kernel
+                // reports that once (and clears it); what it sent before is still queued,
+                // so read on: its last words (an error report) matter more than ours.
+                Err(rustix::io::Errno::CONNRESET) => continue,
                 Err(e) => return Err(Error::sys("receive from sync socket", e)),
             }
         };
@@ -206,6 +208,26 @@ impl SyncSocket {
         )
     }
 
+    /// The error the other side already sent, if any (without waiting): when talking to the
+    /// child failed because it died, its own account of why is the better message.
+    pub fn pending_error(&self) -> Option<String> {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut fds, Some(&zero)) {
+            Ok(n) if n > 0 => match self.recv() {
+                Ok(Some((Message::Error(text), _))) => Some(text),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Waits for a specific message; anything else is a protocol error.
     pub fn expect(&self, wanted: Message) -> Result<()> {
         match self.recv()? {
@@ -248,6 +270,21 @@ mod tests {
             assert_eq!(got, m);
             assert!(fd.is_none());
         }
+    }
+
+    #[test]
+    fn the_last_words_of_a_peer_that_left_our_message_unread_survive() {
+        // The init reports an error and exits before reading the runtime's Continue: the
+        // kernel flags the runtime's socket with ECONNRESET, but the report must still come
+        // through, followed by EOF.
+        let (runtime, init) = SyncSocket::pair().unwrap();
+        runtime.send(&Message::Continue).unwrap();
+        init.send(&Message::Error("cwd: not a directory".into()))
+            .unwrap();
+        drop(init);
+        let (got, _) = runtime.recv().unwrap().unwrap();
+        assert_eq!(got, Message::Error("cwd: not a directory".into()));
+        assert!(runtime.recv().unwrap().is_none());
     }
 
     #[test]

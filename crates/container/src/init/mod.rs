@@ -134,6 +134,9 @@ pub struct InitContext<'a> {
     pub signal_mask: &'a sys::SignalMask,
     /// The compiled seccomp filter, if the config has one.
     pub seccomp: Option<&'a berth_seccomp::Program>,
+    /// The clone made the cgroup namespace (cloned straight into the container's cgroup on
+    /// a pure cgroup v2 host).
+    pub cgroupns_at_clone: bool,
 }
 
 /// The entry point of the child after clone. Never returns.
@@ -156,22 +159,32 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     rustix::process::umask(Mode::empty());
     let plan = ctx.plan;
 
+    // A new user namespace needs its id maps before we do anything privileged. Otherwise
+    // the runtime moves us into the container's cgroups while we build the root filesystem,
+    // and we wait for that only before anything is forked or the cgroup namespace is made.
+    let placed_first = ctx.staged || plan.namespaces.is_new(NamespaceKind::User);
     if ctx.staged {
         enter_namespaces_staged(ctx, sync)?;
     } else {
-        sync.expect(Message::Continue)?;
-        if plan.namespaces.is_new(NamespaceKind::User) {
+        if placed_first {
+            sync.expect(Message::Continue)?;
             become_userns_root(plan)?;
         }
         join_namespaces(plan, |k| {
             !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
         })?;
     }
-    // The cgroup namespace is created only now that the runtime has moved us into the
-    // container's cgroups, so that they are its root.
-    if plan.namespaces.is_new(NamespaceKind::Cgroup) {
-        sys::unshare(NamespaceKind::Cgroup.clone_flag())
-            .map_err(|e| InitError::sys("unshare cgroup namespace", e))?;
+    // A fresh cgroup2 mount shows the cgroup namespace, which must exist before it.
+    let cgroupns_early =
+        matches!(ctx.cgroups, CgroupView::Unified { fresh: true, .. }) && !ctx.cgroupns_at_clone;
+    // Whether the runtime's Continue (we are placed in our cgroups) has been received.
+    let mut placed = placed_first;
+    if cgroupns_early {
+        if !placed {
+            sync.expect(Message::Continue)?;
+            placed = true;
+        }
+        unshare_cgroupns(plan)?;
     }
 
     let proc = ProcHandle::open().map_err(|e| InitError::sys("open a private procfs handle", e))?;
@@ -197,6 +210,15 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         console::send_master(socket.as_fd(), &pty.master)?;
         drop(pty.master);
         console::become_console(&pty.peer)?;
+    }
+
+    if !placed {
+        sync.expect(Message::Continue)?;
+    }
+    // Made only once the runtime has moved us into the container's cgroups, so that they
+    // are its root (unless the clone made it, straight into the cgroup, on cgroup v2).
+    if !cgroupns_early && !ctx.cgroupns_at_clone {
+        unshare_cgroupns(plan)?;
     }
 
     // prestart and createRuntime hooks run in the runtime's namespaces.
@@ -320,6 +342,14 @@ fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), I
     }
     sys::close_fds_except(3 + ctx.preserve_fds, &keep)
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))
+}
+
+fn unshare_cgroupns(plan: &Plan) -> Result<(), InitError> {
+    if plan.namespaces.is_new(NamespaceKind::Cgroup) {
+        sys::unshare(NamespaceKind::Cgroup.clone_flag())
+            .map_err(|e| InitError::sys("unshare cgroup namespace", e))?;
+    }
+    Ok(())
 }
 
 /// After a new user namespace is mapped: become its root (when root is mapped), so that

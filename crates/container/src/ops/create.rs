@@ -65,7 +65,8 @@ pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Pl
 }
 
 /// Creates a container up to the point where its init waits for `start` (socket) or, with
-/// `sync_start`, for a Start message from this process.
+/// `sync_start` (`run`), until it has been told to start (the caller then waits for the
+/// exec on the sync socket).
 pub fn create_container(
     root: &StateRoot,
     id: &str,
@@ -159,6 +160,11 @@ pub fn create_container(
         dir.save(&record)?;
     }
     drive_setup(&plan, &spawned, cgroup)?;
+    if sync_start {
+        // `run`: the process may start while the record is written (nothing reads it in
+        // between that would care).
+        spawned.sync.send(&Message::Start)?;
+    }
     record.creating = false;
     dir.save(&record)?;
     if let Some(pid_file) = &options_pid_file {

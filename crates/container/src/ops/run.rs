@@ -55,14 +55,14 @@ pub fn run(
     // Let the others (state, kill) see and act on the container from now on.
     drop(dir);
     let pid = spawned.pid;
-    let start = spawned.sync.send(&Message::Start).and_then(|()| {
-        // The sync socket is close-on-exec: EOF means the exec happened.
-        match spawned.sync.recv()? {
-            None => Ok(()),
-            Some((Message::Error(text), _)) => Err(Error::Init(text)),
-            Some((other, _)) => Err(Error::Init(format!("unexpected {other:?} at start"))),
-        }
-    });
+    // Start went out with the create; the sync socket is close-on-exec: EOF means the exec
+    // happened.
+    let start = match spawned.sync.recv() {
+        Ok(None) => Ok(()),
+        Ok(Some((Message::Error(text), _))) => Err(Error::Init(text)),
+        Ok(Some((other, _))) => Err(Error::Init(format!("unexpected {other:?} at start"))),
+        Err(e) => Err(e),
+    };
     if let Err(e) = start {
         drop(spawned);
         let _ = cgroup.destroy();
