@@ -58,6 +58,9 @@ pub enum OomEvent {
     Timeout,
 }
 
+/// How often a v2 watcher checks whether its cgroup still exists.
+const V2_REMOVAL_CHECK: Duration = Duration::from_millis(250);
+
 enum Kind {
     V1 {
         eventfd: OwnedFd,
@@ -147,8 +150,23 @@ impl OomWatcher {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if !self.poll(left)? {
-                return Ok(OomEvent::Timeout);
+            // On v2 nothing wakes us when the cgroup is removed: an inotify mark pins the
+            // kernfs inode, so IN_IGNORED does not come until the watch is dropped. Look
+            // for the removal between slices of the wait instead.
+            let slice = match self.kind {
+                Kind::V2 { .. } => Some(left.map_or(V2_REMOVAL_CHECK, |l| l.min(V2_REMOVAL_CHECK))),
+                Kind::V1 { .. } => left,
+            };
+            if !self.poll(slice)? {
+                if let Kind::V2 { events, .. } = &self.kind
+                    && !events.exists()
+                {
+                    return Ok(OomEvent::CgroupRemoved);
+                }
+                if left.is_some_and(|l| l <= slice.unwrap_or_default()) {
+                    return Ok(OomEvent::Timeout);
+                }
+                continue;
             }
             match &mut self.kind {
                 Kind::V1 {
