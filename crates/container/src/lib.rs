@@ -7,6 +7,7 @@
 pub mod error;
 pub mod spec;
 pub(crate) mod sys;
+pub use sys::standard_process_prologue;
 
 pub use error::{Error, Result};
 pub mod cgroup;

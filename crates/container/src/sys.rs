@@ -224,6 +224,42 @@ pub fn restore_signal_mask(mask: &SignalMask) -> io::Result<()> {
     check_int(ret).map(drop)
 }
 
+/// What Rust's own `fn main` start-up does that a runtime needs, for a binary that skips
+/// it (berth-runtime does, to save the read of /proc/self/maps that start-up makes): the
+/// standard descriptors 0-2 are open, on /dev/null where the caller closed them (so that no
+/// file opened later becomes someone's stdout), and SIGPIPE is ignored (a closed pipe is an
+/// error to report, not a reason to die).
+pub fn standard_process_prologue() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    loop {
+        // SAFETY: `fds` is an array of 3 initialised pollfd that outlives the call.
+        let ret = unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) };
+        if ret >= 0 {
+            break;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            std::process::abort();
+        }
+    }
+    for slot in fds {
+        if slot.revents & libc::POLLNVAL != 0 {
+            // The lowest free number is the closed one. Not close-on-exec: the container's
+            // process inherits its stdio from us.
+            // SAFETY: a NUL-terminated literal path; the descriptor is deliberately kept.
+            let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+            if fd != slot.fd {
+                std::process::abort();
+            }
+        }
+    }
+    // SAFETY: installing SIG_IGN has no memory-safety requirements.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 /// Puts the disposition of `signal` back to the default. Rust's runtime ignores SIGPIPE,
 /// and an ignored signal would stay ignored in the container's process across exec.
 pub fn reset_signal_disposition(signal: i32) {

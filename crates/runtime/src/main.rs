@@ -1,6 +1,13 @@
 //! berth-runtime: an OCI runtime with runc's command line, so that podman, docker and
 //! containerd can use it in place of runc. Thin: parsing and output here, everything else
 //! in berth-container.
+//!
+//! The binary has its own C entry point instead of Rust's `fn main`: Rust's start-up reads
+//! /proc/self/maps to place a stack guard, which costs more than a tenth of a millisecond on
+//! every command (and a container's life takes several). What of that start-up a runtime
+//! needs is done by [`berth_container::standard_process_prologue`].
+
+#![no_main]
 
 mod cli;
 mod commands;
@@ -11,7 +18,19 @@ mod units;
 
 use clap::Parser;
 
-fn main() {
+/// The process's entry point, called by the C runtime. Every path ends in
+/// `std::process::exit`, which flushes stdout (returning from here would not).
+// SAFETY: the one definition of the C symbol `main` in this binary.
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    berth_container::standard_process_prologue();
+    run()
+}
+
+fn run() -> ! {
     let args = cli::normalize_args(std::env::args());
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -23,7 +42,7 @@ fn main() {
             env!("CARGO_PKG_VERSION"),
             berth_container::state::OCI_VERSION
         );
-        return;
+        std::process::exit(0);
     }
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     let code = match commands::dispatch(&cli) {
