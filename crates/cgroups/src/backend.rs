@@ -9,6 +9,7 @@ use crate::freezer::FreezerState;
 use crate::mounts::HierarchyMount;
 use crate::oom::OomWatcher;
 use crate::plan::{Bindings, Plan};
+use crate::self_join::V1SelfJoin;
 use crate::stats::Stats;
 use crate::sys;
 
@@ -20,6 +21,9 @@ pub enum Join {
     /// The process was cloned with CLONE_INTO_CGROUP into the unified
     /// directory already; join only the v1 hierarchies (hybrid).
     SkipUnified,
+    /// The process joined the v1 hierarchies itself ([`V1SelfJoin`]); join only
+    /// the unified one.
+    UnifiedOnly,
 }
 
 /// Operations on one container's cgroup, whatever the host layout.
@@ -35,6 +39,9 @@ pub trait Backend {
     fn add_pid(&self, pid: i32, join: Join) -> Result<()>;
     /// The container's directory on the cgroup2 mount, if it has one.
     fn unified_dir(&self) -> Option<&Path>;
+    /// The `tasks` files of the v1 hierarchies, for a process to join them itself
+    /// (empty on cgroup v2).
+    fn open_v1_self_join(&self) -> Result<V1SelfJoin>;
     /// Freeze (`true`) or thaw, waiting up to `timeout` for a freeze.
     fn set_frozen(&self, frozen: bool, timeout: Duration) -> Result<()>;
     fn freezer_state(&self) -> Result<FreezerState>;

@@ -1,6 +1,7 @@
 //! [`Cgroup`]: a container's cgroup on whatever layout the host has. This
 //! is what the runtime keeps in state.json.
 
+use crate::self_join::V1SelfJoin;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
@@ -176,6 +177,12 @@ impl Cgroup {
     /// Move `pid` into the container's cgroups.
     pub fn add_pid(&self, pid: i32, join: Join) -> Result<()> {
         self.backend.get().add_pid(pid, join)
+    }
+
+    /// Opens what a process needs to join the v1 hierarchies itself (see
+    /// [`V1SelfJoin`]); then the rest is joined with [`Join::UnifiedOnly`].
+    pub fn open_v1_self_join(&self) -> Result<V1SelfJoin> {
+        self.backend.get().open_v1_self_join()
     }
 
     /// For `exec` when the container made sub-cgroups of its own: on v2 a

@@ -4,6 +4,7 @@
 //! directory on the cgroup2 mount, which gives it cgroup.kill, cgroup.events,
 //! PSI files and, if the v1 devices controller is missing, a device program.
 
+use crate::self_join::V1SelfJoin;
 use std::path::Path;
 use std::time::Duration;
 
@@ -78,10 +79,14 @@ impl Backend for HybridCgroup {
     fn add_pid(&self, pid: i32, join: Join) -> Result<()> {
         // Unified first when joining it: with CLONE_INTO_CGROUP it is done
         // already, and either way v1 membership follows.
-        if join == Join::All {
+        if matches!(join, Join::All | Join::UnifiedOnly) {
             write_pid("cgroup", &self.v2.dir, pid)?;
         }
         self.v1.add_pid(pid, join)
+    }
+
+    fn open_v1_self_join(&self) -> Result<V1SelfJoin> {
+        self.v1.open_v1_self_join()
     }
 
     fn unified_dir(&self) -> Option<&Path> {

@@ -88,6 +88,51 @@ fn create_attach_read_back_destroy() {
 }
 
 #[test]
+fn a_process_joins_its_v1_cgroups_itself_and_the_rest_after() {
+    require_root!();
+    let mut t = TestCg::new("selfjoin", "ctr");
+    t.create(r#"{"pids":{"limit":10}}"#).unwrap();
+    let join = std::sync::Arc::new(t.cg.open_v1_self_join().unwrap());
+    assert_eq!(join.is_empty(), t.cg.kind() == LayoutKind::V2);
+    let in_child = std::sync::Arc::clone(&join);
+    let mut p = common::Proc::spawn_with("read go; exec sleep 1000", move || {
+        in_child
+            .join_calling_thread()
+            .map_err(std::io::Error::other)
+    });
+    let pid = p.pid();
+    t.cg.add_pid(pid, Join::UnifiedOnly).unwrap();
+    p.go();
+    t.procs.push(p);
+    let membership = proc_cgroup(pid);
+    for m in t.cg.mounts() {
+        assert!(
+            membership
+                .lines()
+                .any(|l| l.ends_with(&format!(":{}", m.cgroup_path))),
+            "{pid} not in {} ({}):\n{membership}",
+            m.cgroup_path,
+            m.options
+        );
+    }
+    assert_eq!(t.cg.pids().unwrap(), [pid]);
+}
+
+#[test]
+fn a_self_join_into_a_removed_cgroup_names_the_file() {
+    require_root!();
+    let t = TestCg::new("selfjoin-gone", "ctr");
+    if t.cg.kind() == LayoutKind::V2 {
+        return; // nothing is joined this way on cgroup v2
+    }
+    t.create("{}").unwrap();
+    let join = t.cg.open_v1_self_join().unwrap();
+    t.cg.destroy().unwrap();
+    let e = join.join_calling_thread().unwrap_err().to_string();
+    assert!(e.contains("tasks"), "{e}");
+}
+
+#[test]
 fn state_json_round_trip_drives_the_same_cgroup() {
     require_root!();
     let mut t = TestCg::new("state", "");

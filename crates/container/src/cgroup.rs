@@ -163,11 +163,16 @@ impl CgroupPlacement for ContainerCgroup {
         self.cgroup.kind() != LayoutKind::V2
     }
 
-    fn attach(&self, pid: i32, cloned_into: bool) -> Result<()> {
-        let join = if cloned_into {
-            Join::SkipUnified
-        } else {
-            Join::All
+    fn open_v1_self_join(&self) -> Result<berth_cgroups::V1SelfJoin> {
+        Ok(self.cgroup.open_v1_self_join()?)
+    }
+
+    fn attach(&self, pid: i32, cloned_into: bool, v1_joined: bool) -> Result<()> {
+        let join = match (cloned_into, v1_joined) {
+            (true, true) => return Ok(()),
+            (true, false) => Join::SkipUnified,
+            (false, true) => Join::UnifiedOnly,
+            (false, false) => Join::All,
         };
         Ok(self.cgroup.add_pid(pid, join)?)
     }

@@ -18,9 +18,12 @@ use crate::sys::{self, Forked, SignalMask};
 pub trait CgroupPlacement {
     /// An fd of the container's cgroup v2 directory for CLONE_INTO_CGROUP, if any.
     fn clone_into(&self) -> Option<BorrowedFd<'_>>;
-    /// Moves `pid` into every cgroup it is not in yet (the v1 hierarchies, and v2 when
-    /// `cloned_into` is false).
-    fn attach(&self, pid: i32, cloned_into: bool) -> Result<()>;
+    /// What the init needs to join the v1 hierarchies itself (cheaper than being moved:
+    /// see [`berth_cgroups::V1SelfJoin`]).
+    fn open_v1_self_join(&self) -> Result<berth_cgroups::V1SelfJoin>;
+    /// Moves `pid` into every cgroup it is not in yet: the v1 hierarchies unless
+    /// `v1_joined` (the init did), and v2 unless `cloned_into`.
+    fn attach(&self, pid: i32, cloned_into: bool, v1_joined: bool) -> Result<()>;
     /// Whether cgroup v1 hierarchies exist (then the init is moved after the clone).
     fn has_v1(&self) -> bool;
 }
@@ -99,6 +102,14 @@ pub fn spawn_init(
                 .iter()
                 .any(|(k, _)| !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)));
 
+    // Unless the init is first given a user namespace (then the runtime, outside it, keeps
+    // placing it), the init joins its v1 cgroups itself, first thing.
+    let mut v1_self_join = if staged || plan.namespaces.is_new(NamespaceKind::User) {
+        None
+    } else {
+        Some(cgroups.open_v1_self_join()?).filter(|j| !j.is_empty())
+    };
+
     let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
     let restore = ParentNamespaces::enter(plan)?;
     let flags = if staged {
@@ -153,6 +164,7 @@ pub fn spawn_init(
                 signal_mask: &signal_mask,
                 seccomp: options.seccomp,
                 cgroupns_at_clone,
+                v1_self_join: v1_self_join.as_ref(),
             };
             child_main(&ctx, &child_sync)
         }
@@ -160,6 +172,7 @@ pub fn spawn_init(
     };
     drop(child_sync);
     drop(options.start_socket);
+    let v1_joined = v1_self_join.take().is_some();
     let mut spawned = Spawned {
         pid,
         pidfd,
@@ -176,7 +189,7 @@ pub fn spawn_init(
             if plan.namespaces.is_new(NamespaceKind::User) {
                 write_id_maps(pid, plan)?;
             }
-            cgroups.attach(pid, cloned_into)?;
+            cgroups.attach(pid, cloned_into, v1_joined)?;
             spawned.sync.send(&Message::Continue)
         })()
     };
@@ -219,7 +232,7 @@ fn place_staged(
                         .map_err(|e| Error::sys("pidfd_open of the init", e))?;
                     spawned.pid = pid;
                 }
-                cgroups.attach(spawned.pid, cloned_into)?;
+                cgroups.attach(spawned.pid, cloned_into, false)?;
                 spawned.sync.send(&Message::Continue)?;
                 return Ok(());
             }

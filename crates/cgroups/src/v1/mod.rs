@@ -4,6 +4,7 @@
 mod cpuset;
 mod stats;
 
+use crate::self_join::V1SelfJoin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -39,6 +40,14 @@ pub struct V1Dir {
 impl V1Dir {
     pub fn has(&self, c: Controller) -> bool {
         self.controllers.iter().any(|n| n == c.v1_name())
+    }
+
+    /// A name for messages: its first controller, or name=systemd.
+    fn name(&self) -> &'static str {
+        Controller::ALL
+            .into_iter()
+            .find(|&c| self.has(c))
+            .map_or("name=systemd", |c| c.v1_name())
     }
 }
 
@@ -183,15 +192,30 @@ impl Backend for V1Cgroup {
         self.run(plan)
     }
 
-    fn add_pid(&self, pid: i32, _join: Join) -> Result<()> {
+    fn add_pid(&self, pid: i32, join: Join) -> Result<()> {
+        if join == Join::UnifiedOnly {
+            return Ok(());
+        }
         for h in &self.hierarchies {
-            let name = Controller::ALL
-                .into_iter()
-                .find(|&c| h.has(c))
-                .map_or("name=systemd", |c| c.v1_name());
-            write_pid(name, &h.dir, pid)?;
+            write_pid(h.name(), &h.dir, pid)?;
         }
         Ok(())
+    }
+
+    fn open_v1_self_join(&self) -> Result<V1SelfJoin> {
+        // The freezer last: joining a frozen cgroup (exec into a paused container) freezes
+        // the process on its way back from the write, and it should be a member of
+        // everything else by then.
+        let (freezer, others): (Vec<&V1Dir>, Vec<&V1Dir>) = self
+            .hierarchies
+            .iter()
+            .partition(|h| h.has(Controller::Freezer));
+        V1SelfJoin::open(
+            others
+                .into_iter()
+                .chain(freezer)
+                .map(|h| (h.name(), h.dir.as_path())),
+        )
     }
 
     fn unified_dir(&self) -> Option<&Path> {
@@ -262,5 +286,41 @@ impl Backend for V1Cgroup {
                 host_dir: h.dir.clone(),
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Backend;
+
+    #[test]
+    fn the_freezer_is_joined_last() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |names: &[&str]| {
+            let dir = root.path().join(names.join(","));
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::write(dir.join("tasks"), "").unwrap();
+            V1Dir {
+                mountpoint: dir.clone(),
+                controllers: names.iter().map(|n| n.to_string()).collect(),
+                cgroup_path: "/ctr".into(),
+                dir,
+            }
+        };
+        let cg = V1Cgroup {
+            hierarchies: vec![
+                dir(&["cpu"]),
+                dir(&["freezer"]),
+                dir(&["pids"]),
+                dir(&["name=systemd"]),
+            ],
+        };
+        let join = cg.open_v1_self_join().unwrap();
+        assert_eq!(join.order(), ["cpu", "pids", "name=systemd", "freezer"]);
+        // On plain files the write just lands.
+        join.join_calling_thread().unwrap();
+        let written = std::fs::read_to_string(root.path().join("freezer/tasks")).unwrap();
+        assert_eq!(written, "0");
     }
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod stats;
 
+use crate::self_join::V1SelfJoin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -232,9 +233,13 @@ impl Backend for V2Cgroup {
 
     fn add_pid(&self, pid: i32, join: Join) -> Result<()> {
         match join {
-            Join::All => write_pid("cgroup", &self.dir, pid),
+            Join::All | Join::UnifiedOnly => write_pid("cgroup", &self.dir, pid),
             Join::SkipUnified => Ok(()),
         }
+    }
+
+    fn open_v1_self_join(&self) -> Result<V1SelfJoin> {
+        Ok(V1SelfJoin::default())
     }
 
     fn unified_dir(&self) -> Option<&Path> {

@@ -61,6 +61,27 @@ impl Proc {
         Proc { child, stdin }
     }
 
+    /// Like [`Proc::spawn`], but the child runs `before_exec` after the fork.
+    pub fn spawn_with(
+        script: &str,
+        before_exec: impl FnMut() -> std::io::Result<()> + Send + Sync + 'static,
+    ) -> Proc {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the callers' closures only write to files opened before the fork.
+        let mut child = unsafe { command.pre_exec(before_exec) }
+            .spawn()
+            .expect("spawn sh");
+        let stdin = child.stdin.take();
+        Proc { child, stdin }
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id() as i32
     }

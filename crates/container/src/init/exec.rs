@@ -30,6 +30,8 @@ pub struct ExecContext<'a> {
     pub last_cap: u32,
     pub seccomp: Option<&'a berth_seccomp::Program>,
     pub signal_mask: &'a sys::SignalMask,
+    /// The container's v1 cgroups, for the child to join itself before anything else.
+    pub v1_self_join: Option<&'a berth_cgroups::V1SelfJoin>,
 }
 
 /// The entry point of the exec child. Never returns.
@@ -43,6 +45,10 @@ pub fn exec_child_main(ctx: &ExecContext<'_>, sync: &SyncSocket) -> ! {
 }
 
 fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError> {
+    if let Some(join) = ctx.v1_self_join {
+        join.join_calling_thread()
+            .map_err(|e| InitError::Process(format!("join the container's cgroups: {e}")))?;
+    }
     let mut keep = vec![sync.as_fd().as_raw_fd(), ctx.init_pidfd.as_raw_fd()];
     if let Some(socket) = &ctx.console_socket {
         keep.push(socket.as_raw_fd());

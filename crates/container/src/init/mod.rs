@@ -137,6 +137,8 @@ pub struct InitContext<'a> {
     /// The clone made the cgroup namespace (cloned straight into the container's cgroup on
     /// a pure cgroup v2 host).
     pub cgroupns_at_clone: bool,
+    /// The container's v1 cgroups, for the init to join itself before anything else.
+    pub v1_self_join: Option<&'a berth_cgroups::V1SelfJoin>,
 }
 
 /// The entry point of the child after clone. Never returns.
@@ -150,6 +152,12 @@ pub fn child_main(ctx: &InitContext<'_>, sync: &SyncSocket) -> ! {
 }
 
 fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError> {
+    // First, while its files are open and before the pages we touch are charged elsewhere
+    // (v1 memory charges stay where they were made) or anything can fork.
+    if let Some(join) = ctx.v1_self_join {
+        join.join_calling_thread()
+            .map_err(|e| InitError::Process(format!("join the container's cgroups: {e}")))?;
+    }
     close_inherited_fds(ctx, sync)?;
     // Until exec, nobody in the container may ptrace us or open /proc/<pid>/exe (the
     // runtime binary): CVE-2019-5736.

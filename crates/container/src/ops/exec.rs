@@ -163,6 +163,8 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
             .map_err(|e| Error::path("open", &path, e.into()))?,
         )
     };
+    // The child joins the v1 hierarchies itself (no global cgroup lock, see V1SelfJoin).
+    let v1_self_join = Some(cgroup.inner().open_v1_self_join()?).filter(|j| !j.is_empty());
     let (parent_sync, child_sync) = SyncSocket::pair()?;
     let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
     let child_flags = join_flags(&namespaces, record.pid)?;
@@ -195,6 +197,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
                 last_cap: spec::last_cap(),
                 seccomp: seccomp.as_ref(),
                 signal_mask: &signal_mask,
+                v1_self_join: v1_self_join.as_ref(),
             };
             exec_child_main(&ctx, &child_sync)
         }
@@ -208,12 +211,16 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         armed: true,
     };
     leave?;
-    let attach = if cloned_into {
-        cgroup
+    let v1_joined = v1_self_join.is_some();
+    drop(v1_self_join);
+    let attach = match (cloned_into, v1_joined) {
+        (true, true) => Ok(()),
+        (true, false) => cgroup
             .inner()
-            .add_pid(pid, berth_cgroups::Join::SkipUnified)
-    } else {
-        cgroup.inner().add_pid_like(pid, record.pid)
+            .add_pid(pid, berth_cgroups::Join::SkipUnified),
+        // The unified tree may need the init's sub-cgroup (EBUSY); that path writes the v1
+        // membership again, which is harmless.
+        (false, _) => cgroup.inner().add_pid_like(pid, record.pid),
     };
     attach?;
     parent_sync.send(&Message::Continue)?;
