@@ -102,9 +102,10 @@ pub fn spawn_init(
                 .iter()
                 .any(|(k, _)| !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)));
 
-    // Unless the init is first given a user namespace (then the runtime, outside it, keeps
-    // placing it), the init joins its v1 cgroups itself, first thing.
-    let mut v1_self_join = if staged || plan.namespaces.is_new(NamespaceKind::User) {
+    // The init joins its v1 cgroups itself, first thing. The files are opened here, so the
+    // kernel checks our credentials, also when the init is in a new user namespace. Not in
+    // the staged case, where the init is a grandchild forked after namespace changes.
+    let mut v1_self_join = if staged {
         None
     } else {
         Some(cgroups.open_v1_self_join()?).filter(|j| !j.is_empty())

@@ -461,7 +461,12 @@ fn join_cgroup(base: &str, rel: &str) -> String {
 /// in that cgroup in every mounted hierarchy, and that `delete` removes the dirs. `id` is
 /// the container's id.
 fn check_cgroups_path(env: &TestEnv, id: &str, cgroups_path: Option<&str>) {
-    let mut bundle = env.bundle();
+    check_cgroups_path_of(env, env.bundle(), id, cgroups_path);
+}
+
+/// `bundle` (with `cgroupsPath` set to `cgroups_path`) lands its process in that cgroup of
+/// every hierarchy, and delete removes them.
+fn check_cgroups_path_of(env: &TestEnv, mut bundle: Bundle, id: &str, cgroups_path: Option<&str>) {
     if let Some(p) = cgroups_path {
         bundle.linux()["cgroupsPath"] = json!(p);
     }
@@ -520,6 +525,18 @@ fn cgroups_path_of_docker() {
     let mut made = TestCgroups::new();
     made.remove_everywhere_at_drop(&parent);
     check_cgroups_path(&env, &id, Some(&format!("{parent}/{id}")));
+}
+
+#[test]
+fn a_user_namespaced_container_is_in_its_cgroups() {
+    let Some(env) = cg_env() else { return };
+    let (id, u) = (env.new_id(), env.new_id());
+    let parent = format!("/{u}-userns");
+    let mut made = TestCgroups::new();
+    made.remove_everywhere_at_drop(&parent);
+    let mut bundle = env.bundle();
+    bundle.map_user_namespace(100_000);
+    check_cgroups_path_of(&env, bundle, &id, Some(&format!("{parent}/{id}")));
 }
 
 #[test]

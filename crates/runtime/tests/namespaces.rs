@@ -7,7 +7,6 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -288,24 +287,11 @@ fn cgroup_namespace_root_is_the_container_cgroup() {
     );
 }
 
-/// Changes the owner of everything under `dir` (not following symlinks).
-fn chown_tree(dir: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).unwrap();
-    if fs::symlink_metadata(dir).unwrap().is_dir() {
-        for entry in fs::read_dir(dir).unwrap() {
-            chown_tree(&entry.unwrap().path(), uid, gid);
-        }
-    }
-}
-
 const MAPPED: u32 = 100_000;
 
 fn userns_bundle(env: &TestEnv) -> Bundle {
     let mut bundle = env.bundle();
-    chown_tree(&bundle.rootfs, MAPPED, MAPPED);
-    bundle.namespace("user", None);
-    bundle.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": MAPPED, "size": 65536}]);
-    bundle.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": MAPPED, "size": 65536}]);
+    bundle.map_user_namespace(MAPPED);
     bundle
 }
 

@@ -1227,3 +1227,26 @@ pub fn file_lines(path: &Path) -> Vec<String> {
 pub mod cgroups;
 pub mod exec;
 pub mod security;
+
+/// Changes the owner of everything under `dir` (not following symlinks).
+pub fn chown_tree(dir: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).unwrap();
+    if fs::symlink_metadata(dir).unwrap().is_dir() {
+        for entry in fs::read_dir(dir).unwrap() {
+            chown_tree(&entry.unwrap().path(), uid, gid);
+        }
+    }
+}
+
+impl Bundle {
+    /// A new user namespace with container ids 0-65535 mapped to `host`..; the rootfs is
+    /// given to the mapped root.
+    pub fn map_user_namespace(&mut self, host: u32) {
+        chown_tree(&self.rootfs, host, host);
+        self.namespace("user", None);
+        self.linux()["uidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+        self.linux()["gidMappings"] =
+            serde_json::json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+    }
+}
