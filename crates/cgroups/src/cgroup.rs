@@ -1,7 +1,6 @@
 //! [`Cgroup`]: a container's cgroup on whatever layout the host has. This
 //! is what the runtime keeps in state.json.
 
-use crate::self_join::V1SelfJoin;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +20,7 @@ use crate::oom::OomWatcher;
 use crate::path::CgroupsPath;
 use crate::plan::{self, Bindings, Plan, PlanOptions, Version};
 use crate::proc_cgroup::ProcCgroup;
+use crate::self_join::V1SelfJoin;
 use crate::stats::Stats;
 use crate::v1::V1Cgroup;
 use crate::v2::V2Cgroup;

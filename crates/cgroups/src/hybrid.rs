@@ -4,7 +4,6 @@
 //! directory on the cgroup2 mount, which gives it cgroup.kill, cgroup.events,
 //! PSI files and, if the v1 devices controller is missing, a device program.
 
-use crate::self_join::V1SelfJoin;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,6 +17,7 @@ use crate::layout::LayoutKind;
 use crate::mounts::HierarchyMount;
 use crate::oom::OomWatcher;
 use crate::plan::{Bindings, Plan};
+use crate::self_join::V1SelfJoin;
 use crate::stats::Stats;
 use crate::tree;
 use crate::v1::{V1Cgroup, write_pid};

@@ -24,7 +24,7 @@ pub trait CgroupPlacement {
     /// Moves `pid` into every cgroup it is not in yet: the v1 hierarchies unless
     /// `v1_joined` (the init did), and v2 unless `cloned_into`.
     fn attach(&self, pid: i32, cloned_into: bool, v1_joined: bool) -> Result<()>;
-    /// Whether cgroup v1 hierarchies exist (then the init is moved after the clone).
+    /// Whether cgroup v1 hierarchies exist (the init joins them only after the clone).
     fn has_v1(&self) -> bool;
 }
 

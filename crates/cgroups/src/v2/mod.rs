@@ -3,7 +3,6 @@
 
 pub(crate) mod stats;
 
-use crate::self_join::V1SelfJoin;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use crate::oom::{self, OomWatcher};
 use crate::path::{self, CgroupsPath};
 use crate::plan::{Bindings, Plan, Version};
 use crate::proc_cgroup::ProcCgroup;
+use crate::self_join::V1SelfJoin;
 use crate::stats::Stats;
 use crate::tree;
 use crate::v1::write_pid;

@@ -168,8 +168,9 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     let plan = ctx.plan;
 
     // A new user namespace needs its id maps before we do anything privileged. Otherwise
-    // the runtime moves us into the container's cgroups while we build the root filesystem,
-    // and we wait for that only before anything is forked or the cgroup namespace is made.
+    // the runtime finishes placing us (the cgroup2 tree when the clone could not) while we
+    // build the root filesystem, and we wait for that only before anything is forked or the
+    // cgroup namespace is made.
     let placed_first = ctx.staged || plan.namespaces.is_new(NamespaceKind::User);
     if ctx.staged {
         enter_namespaces_staged(ctx, sync)?;
@@ -185,7 +186,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     // A fresh cgroup2 mount shows the cgroup namespace, which must exist before it.
     let cgroupns_early =
         matches!(ctx.cgroups, CgroupView::Unified { fresh: true, .. }) && !ctx.cgroupns_at_clone;
-    // Whether the runtime's Continue (we are placed in our cgroups) has been received.
+    // Whether the runtime's Continue (placement finished) has been received.
     let mut placed = placed_first;
     if cgroupns_early {
         if !placed {
@@ -223,8 +224,8 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if !placed {
         sync.expect(Message::Continue)?;
     }
-    // Made only once the runtime has moved us into the container's cgroups, so that they
-    // are its root (unless the clone made it, straight into the cgroup, on cgroup v2).
+    // Made only once we are in the container's cgroups, so that they are its root (unless
+    // the clone made it, straight into the cgroup, on cgroup v2).
     if !cgroupns_early && !ctx.cgroupns_at_clone {
         unshare_cgroupns(plan)?;
     }
