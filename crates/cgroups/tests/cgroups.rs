@@ -19,6 +19,21 @@ fn proc_cgroup(pid: i32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap()
 }
 
+/// `pid` is in the container's cgroup in every hierarchy.
+fn assert_in_every_hierarchy(t: &TestCg, pid: i32) {
+    let membership = proc_cgroup(pid);
+    for m in t.cg.mounts() {
+        assert!(
+            membership
+                .lines()
+                .any(|l| l.ends_with(&format!(":{}", m.cgroup_path))),
+            "{pid} not in {} ({}):\n{membership}",
+            m.cgroup_path,
+            m.options
+        );
+    }
+}
+
 #[test]
 fn create_attach_read_back_destroy() {
     require_root!();
@@ -31,18 +46,7 @@ fn create_attach_read_back_destroy() {
     .unwrap();
     let i = t.run("read go; exec sleep 1000");
     let pid = t.procs[i].pid();
-    // The process is in the container's cgroup in every hierarchy.
-    let membership = proc_cgroup(pid);
-    for m in t.cg.mounts() {
-        assert!(
-            membership
-                .lines()
-                .any(|l| l.ends_with(&format!(":{}", m.cgroup_path))),
-            "{pid} not in {} ({}):\n{membership}",
-            m.cgroup_path,
-            m.options
-        );
-    }
+    assert_in_every_hierarchy(&t, pid);
     assert_eq!(t.cg.pids().unwrap(), [pid]);
     assert_eq!(
         t.read(Controller::Memory, "memory.limit_in_bytes", "memory.max"),
@@ -104,17 +108,7 @@ fn a_process_joins_its_v1_cgroups_itself_and_the_rest_after() {
     t.cg.add_pid(pid, Join::UnifiedOnly).unwrap();
     p.go();
     t.procs.push(p);
-    let membership = proc_cgroup(pid);
-    for m in t.cg.mounts() {
-        assert!(
-            membership
-                .lines()
-                .any(|l| l.ends_with(&format!(":{}", m.cgroup_path))),
-            "{pid} not in {} ({}):\n{membership}",
-            m.cgroup_path,
-            m.options
-        );
-    }
+    assert_in_every_hierarchy(&t, pid);
     assert_eq!(t.cg.pids().unwrap(), [pid]);
 }
 

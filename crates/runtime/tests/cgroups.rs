@@ -847,21 +847,7 @@ fn oom_kill_of_a_memory_hog_is_reported() {
         run.describe()
     );
     assert_eq!(c.status(), "stopped");
-    let kills = oom_kills(&memory_dir);
-    assert!(
-        kills.is_some_and(|k| k >= 1),
-        "the memory cgroup counts {kills:?} OOM kills"
-    );
-    let oom = wait_until(Duration::from_secs(10), || {
-        event_lines(&events.stdout())
-            .iter()
-            .any(|e| e["type"] == "oom")
-    });
-    assert!(
-        oom.is_some(),
-        "events reported no oom: {}",
-        events.describe()
-    );
+    assert_oom_reported(&memory_dir, &events, &id);
     for e in event_lines(&events.stdout()) {
         assert_eq!(e["id"], id.as_str(), "{e}");
     }

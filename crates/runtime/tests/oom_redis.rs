@@ -183,21 +183,7 @@ fn redis_is_oom_killed_under_a_256mib_limit_and_the_kill_is_reported() {
         run.describe()
     );
     assert_eq!(c.status(), "stopped");
-    let kills = oom_kills(&memory_dir);
-    assert!(
-        kills.is_some_and(|k| k >= 1),
-        "the memory cgroup counts {kills:?} OOM kills"
-    );
-    let oom = wait_until(Duration::from_secs(10), || {
-        event_lines(&events.stdout())
-            .iter()
-            .any(|e| e["type"] == "oom" && e["id"] == id.as_str())
-    });
-    assert!(
-        oom.is_some(),
-        "events reported no oom: {}",
-        events.describe()
-    );
+    assert_oom_reported(&memory_dir, &events, &id);
     assert!(!pong(port_n), "something still answers on port {port}");
 
     c.delete().ok();

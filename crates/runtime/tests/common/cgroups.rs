@@ -383,6 +383,26 @@ pub fn shares_to_weight(shares: u64) -> u64 {
     }
 }
 
+/// The kernel counted an OOM kill in `memory_dir`, and `events` (a running `events`
+/// command) reported it for container `id` within 10 s.
+pub fn assert_oom_reported(memory_dir: &Path, events: &Background, id: &str) {
+    let kills = oom_kills(memory_dir);
+    assert!(
+        kills.is_some_and(|k| k >= 1),
+        "the memory cgroup counts {kills:?} OOM kills"
+    );
+    let oom = super::wait_until(Duration::from_secs(10), || {
+        event_lines(&events.stdout())
+            .iter()
+            .any(|e| e["type"] == "oom" && e["id"] == id)
+    });
+    assert!(
+        oom.is_some(),
+        "events reported no oom: {}",
+        events.describe()
+    );
+}
+
 /// The number of OOM kills the kernel counted in `pid`'s memory cgroup (v1:
 /// memory.oom_control's oom_kill, v2: memory.events' oom_kill), from a cgroup dir.
 pub fn oom_kills(memory_dir: &Path) -> Option<u64> {
