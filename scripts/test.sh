@@ -15,12 +15,28 @@ stages=${BERTH_TESTS:-unit clients v2}
 shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
 step() { printf '\n== %s\n' "$*"; }
 has() { case " $stages " in *" $1 "*) return 0;; *) return 1;; esac; }
+# tally CMD...: runs a cargo test command (output as usual) and adds the counts of its
+# "test result: ... N passed; M failed" lines to the tests that really ran; the totals are
+# the last line printed, also when a step fails.
+passed=0 failed=0
+tally() {
+  local log rc=0 p f
+  log=$(mktemp)
+  "$@" 2>&1 | tee "$log" || rc=$?
+  read -r p f < <(awk '/^test result:/ { for (i = 1; i < NF; i++) {
+      if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    END { print p + 0, f + 0 }' "$log")
+  rm -f "$log"
+  passed=$((passed + p)) failed=$((failed + f))
+  return "$rc"
+}
+trap 'echo "tests: $passed passed, $failed failed"' EXIT
 
 if has unit; then
   step "unit and integration tests"
-  cargo test --workspace
+  tally cargo test --workspace
   step "seccomp compared with libseccomp and runc"
-  cargo test --workspace -- --ignored
+  tally cargo test --workspace -- --ignored
 fi
 if has clients; then
   step "real clients: podman, dockerd, containerd"

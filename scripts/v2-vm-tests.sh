@@ -54,6 +54,9 @@ cgroup_tests=(
   kill_all_kills_every_process_of_the_cgroup
   events_stats_has_runcs_shape
   oom_kill_of_a_memory_hog_is_reported
+  run_says_when_the_kernels_oom_killer_killed_the_process
+  state_and_delete_tell_of_oom_kills
+  kernel_tcp_memory_is_limited_on_v1_and_refused_on_v2
   hugepage_limits_land_in_the_hugetlb_controller
   bad_resources_fail_create_naming_the_field
   events_ends_when_the_container_is_deleted

@@ -254,6 +254,20 @@ impl Cgroup {
         self.backend.get().oom_kill_count()
     }
 
+    /// The memory limit in force (v1 `memory.limit_in_bytes`, v2 `memory.max`), in bytes;
+    /// `None` when unlimited or when the memory controller is not bound.
+    pub fn memory_limit(&self) -> Result<Option<u64>> {
+        let Some((version, dir)) = self.controller_dir(Controller::Memory) else {
+            return Ok(None);
+        };
+        let file = match version {
+            Version::V1 => "memory.limit_in_bytes",
+            Version::V2 => "memory.max",
+        };
+        let text = crate::fsutil::read_in(dir, file)?;
+        Ok(parse_memory_limit(&text))
+    }
+
     /// Start watching for OOM events.
     pub fn oom_watcher(&self) -> Result<OomWatcher> {
         self.backend.get().oom_watcher()
@@ -380,5 +394,24 @@ mod tests {
             PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/default/x")
         );
         assert_eq!(cpu.name, "cpu,cpuacct");
+    }
+}
+
+/// A memory limit file's value: "max" (v2) and v1's page-counter maximum (2^63 rounded
+/// down to a page) mean unlimited.
+fn parse_memory_limit(text: &str) -> Option<u64> {
+    let value: u64 = text.trim().parse().ok()?;
+    (value < 1 << 62).then_some(value)
+}
+
+#[cfg(test)]
+mod memory_limit_tests {
+    use super::parse_memory_limit;
+
+    #[test]
+    fn unlimited_values_are_none() {
+        assert_eq!(parse_memory_limit("max\n"), None);
+        assert_eq!(parse_memory_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_memory_limit("16777216\n"), Some(16 << 20));
     }
 }

@@ -92,7 +92,13 @@ impl IdList {
         }
     }
 
-    fn max(&self) -> Option<u32> {
+    /// Every id of the list, in order.
+    pub fn ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..=b)
+    }
+
+    /// The highest id of the list.
+    pub fn max(&self) -> Option<u32> {
         self.ranges.last().map(|r| r.1)
     }
 }

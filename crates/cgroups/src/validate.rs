@@ -174,9 +174,10 @@ fn limit_like(v: &mut V, field: &str, val: Option<i64>) {
     }
 }
 
-#[allow(deprecated)] // kernel / kernelTCP are read only to warn about them
+#[allow(deprecated)] // kernel is read only to warn about it
 fn memory(v: &mut V, m: &LinuxMemory, mode: Mode) {
     limit_like(v, "memory.limit", m.limit());
+    limit_like(v, "memory.kernelTCP", m.kernel_tcp());
     limit_like(v, "memory.reservation", m.reservation());
     limit_like(v, "memory.swap", m.swap());
     let limit = m.limit().unwrap_or(0);
@@ -219,11 +220,6 @@ fn memory(v: &mut V, m: &LinuxMemory, mode: Mode) {
     if m.use_hierarchy() == Some(false) {
         v.warnings.push(format!(
             "{F}.memory.useHierarchy=false is ignored: current kernels always account hierarchically"
-        ));
-    }
-    if m.kernel_tcp().is_some_and(|k| k != 0) {
-        v.warnings.push(format!(
-            "{F}.memory.kernelTCP is ignored: kernel TCP memory limits are deprecated and not set by this runtime"
         ));
     }
 }
@@ -454,13 +450,15 @@ mod tests {
     #[allow(deprecated)]
     fn kernel_memory_is_a_warning() {
         let w = validate(
-            &res(r#"{"memory":{"kernel":1048576,"kernelTCP":1}}"#),
+            &res(r#"{"memory":{"kernel":1048576,"kernelTCP":1048576}}"#),
             &HostInfo::default(),
             Mode::Create,
         )
         .unwrap();
-        assert_eq!(w.len(), 2);
+        assert_eq!(w.len(), 1, "{w:?}");
         assert!(w[0].contains("memory.kernel is ignored"));
+        let e = errs(r#"{"memory":{"kernelTCP":-2}}"#);
+        assert!(e[0].contains("memory.kernelTCP (-2) must be -1"), "{e:?}");
     }
 
     #[test]

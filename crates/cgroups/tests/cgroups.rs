@@ -117,7 +117,8 @@ fn a_self_join_into_a_removed_cgroup_names_the_file() {
     require_root!();
     let t = TestCg::new("selfjoin-gone", "ctr");
     if t.cg.kind() == LayoutKind::V2 {
-        return; // nothing is joined this way on cgroup v2
+        common::other_layout("nothing is joined this way on cgroup v2");
+        return;
     }
     t.create("{}").unwrap();
     let join = t.cg.open_v1_self_join().unwrap();
@@ -618,7 +619,7 @@ fn ebpf_device_program_attaches_and_replaces() {
     require_root!();
     let layout = Layout::probe().unwrap();
     let Some(u) = &layout.unified else {
-        eprintln!("skipped: no cgroup2 mount");
+        common::skip("no cgroup2 mount");
         return;
     };
     let nodes = Nodes::new("bpfnodes");
@@ -667,7 +668,7 @@ fn hugetlb_limit_where_hugetlb_is_bound() {
     require_root!();
     let sizes = berth_cgroups::host::hugepage_sizes().unwrap();
     if sizes.is_empty() {
-        eprintln!("skipped: no huge page sizes");
+        common::skip("no huge page sizes");
         return;
     }
     // Declared first so it is released last, after the guard's restore.
@@ -676,7 +677,7 @@ fn hugetlb_limit_where_hugetlb_is_bound() {
         .unwrap_or_else(|e| e.into_inner());
     let mut t = TestCg::new("hugetlb", "");
     if t.version_of(Controller::Hugetlb).is_none() {
-        eprintln!("skipped: no hugetlb controller");
+        common::skip("no hugetlb controller");
         return;
     }
     // On a hybrid host hugetlb lives on the unified hierarchy: enabling it
@@ -808,7 +809,7 @@ fn v1_cpuset_parents_are_initialised() {
     require_root!();
     let t = TestCg::new("cpuset", "a/b/ctr");
     let Some((Version::V1, leaf)) = t.cg.controller_dir(Controller::Cpuset) else {
-        eprintln!("skipped: cpuset is not a v1 controller here");
+        common::other_layout("cpuset is not a v1 controller here");
         return;
     };
     let leaf = leaf.to_path_buf();
@@ -933,7 +934,7 @@ fn v1_only_memory_knobs_are_written() {
     require_root!();
     let t = TestCg::new("memknobs", "");
     if t.version_of(Controller::Memory) != Some(Version::V1) {
-        eprintln!("skipped: memory is not a v1 controller here");
+        common::other_layout("memory is not a v1 controller here");
         return;
     }
     t.create(r#"{"memory":{"limit":67108864,"swappiness":10,"disableOOMKiller":true}}"#)
@@ -959,13 +960,13 @@ fn some_block_device() -> Option<String> {
 fn block_io_throttle_and_weight() {
     require_root!();
     let Some(dev) = some_block_device() else {
-        eprintln!("skipped: no block device");
+        common::skip("no block device");
         return;
     };
     let (maj, min) = dev.split_once(':').unwrap();
     let t = TestCg::new("blkio", "");
     if t.version_of(Controller::Blkio).is_none() {
-        eprintln!("skipped: no blkio/io controller");
+        common::skip("no blkio/io controller");
         return;
     }
     t.create(&format!(
@@ -1070,7 +1071,7 @@ fn failed_create_removes_only_what_it_made() {
         .unwrap_or_else(|e| e.into_inner());
     let mut t = TestCg::new("failcreate", "ctr");
     if t.cg.kind() == LayoutKind::V1 || t.version_of(Controller::Hugetlb) != Some(Version::V2) {
-        eprintln!("skipped: needs hugetlb on cgroup v2");
+        common::skip("needs hugetlb on cgroup v2");
         return;
     }
     if t.cg.kind() == LayoutKind::Hybrid {
@@ -1094,7 +1095,7 @@ fn exec_joins_init_cgroup_when_the_top_is_not_a_leaf() {
     require_root!();
     let mut t = TestCg::new("execjoin", "");
     if t.cg.kind() != LayoutKind::V2 {
-        eprintln!("skipped: the no-internal-process rule needs controllers on v2");
+        common::other_layout("the no-internal-process rule needs controllers on v2");
         return;
     }
     t.create(r#"{"pids":{"limit":100}}"#).unwrap();
@@ -1111,4 +1112,46 @@ fn exec_joins_init_cgroup_when_the_top_is_not_a_leaf() {
     t.cg.add_pid_like(exec.pid(), t.procs[0].pid()).unwrap();
     assert!(proc_cgroup(exec.pid()).contains(&format!("{}/init", t.cg.mounts()[0].cgroup_path)));
     t.procs.push(exec);
+}
+
+/// A root test run unprivileged skips, saying why; with BERTH_REQUIRE_ROOT=1 (CI) the skip
+/// is a failure that names the reason.
+#[test]
+fn a_skipped_test_fails_when_root_is_required() {
+    require_root!();
+    let run = |require: Option<&str>| {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "create_attach_read_back_destroy",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .uid(65534)
+        .gid(65534);
+        match require {
+            Some(v) => cmd.env(common::REQUIRE_ENV, v),
+            None => cmd.env_remove(common::REQUIRE_ENV),
+        };
+        let out = cmd.output().unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), all)
+    };
+    let (ok, all) = run(None);
+    assert!(
+        ok && all.contains("skipped: needs root") && all.contains("1 passed"),
+        "{all}"
+    );
+    let (ok, all) = run(Some("1"));
+    assert!(!ok, "{all}");
+    assert!(
+        all.contains("BERTH_REQUIRE_ROOT=1 forbids skipping it: needs root")
+            && all.contains("1 failed"),
+        "{all}"
+    );
 }

@@ -54,6 +54,10 @@ pub enum Error {
     #[error("{0}")]
     Init(String),
 
+    /// The kernel's OOM killer killed processes of the container (a warning of `delete`).
+    #[error("{0}")]
+    OomKilled(Box<crate::ops::OomKill>),
+
     /// A hook failed or timed out.
     #[error("{hook} hook {path}: {message}")]
     Hook {

@@ -373,13 +373,92 @@ pub fn set_rlimit(resource: u32, soft: u64, hard: u64) -> io::Result<()> {
     check_int(ret).map(drop)
 }
 
-/// sched_setaffinity / ioprio and friends are not needed yet; the scheduler and I/O
-/// priority of the process are set through these two raw calls.
+/// The I/O priority of the calling process (ioprio_set has no libc or rustix wrapper).
 pub fn set_ioprio(class: u32, priority: u32) -> io::Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_long = 1;
     let value = ((class as libc::c_long) << 13) | priority as libc::c_long;
     // SAFETY: plain integer syscall on ourselves (who = 0).
     let ret = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, value) };
+    check(ret).map(drop)
+}
+
+/// The kernel's `struct sched_attr` (include/uapi/linux/sched/types.h, version 1).
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+    util_min: u32,
+    util_max: u32,
+}
+
+/// sched_setattr(2) on the calling thread (no libc wrapper). The utilization clamps are
+/// not part of the runtime-spec: with their flags set the kernel gets 0 and 1024 (no
+/// clamp); without them the first version of the struct is passed, which every kernel
+/// with sched_setattr reads.
+pub fn sched_setattr(
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    (runtime, deadline, period): (u64, u64, u64),
+) -> io::Result<()> {
+    const SCHED_FLAG_UTIL_CLAMP: u64 = 0x20 | 0x40;
+    const SCHED_ATTR_SIZE_VER0: u32 = 48;
+    let attr = SchedAttr {
+        size: if flags & SCHED_FLAG_UTIL_CLAMP != 0 {
+            std::mem::size_of::<SchedAttr>() as u32
+        } else {
+            SCHED_ATTR_SIZE_VER0
+        },
+        policy,
+        flags,
+        nice,
+        priority,
+        runtime,
+        deadline,
+        period,
+        util_min: 0,
+        util_max: 1024,
+    };
+    // SAFETY: `attr` is a valid, initialized sched_attr whose `size` says how much the
+    // kernel may read; pid 0 is the calling thread; flags 0.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setattr,
+            0 as libc::pid_t,
+            &attr as *const SchedAttr,
+            0 as libc::c_uint,
+        )
+    };
+    check(ret).map(drop)
+}
+
+/// set_mempolicy(2) for the calling thread (inherited by fork and kept across exec).
+pub fn set_mempolicy(mode: i32, nodemask: &[u64]) -> io::Result<()> {
+    let maxnode = (nodemask.len() * 64) as libc::c_ulong;
+    let mask = if nodemask.is_empty() {
+        std::ptr::null()
+    } else {
+        nodemask.as_ptr()
+    };
+    // SAFETY: `mask` is null (maxnode 0) or points to `nodemask.len()` words, which hold
+    // `maxnode` bits; the kernel only reads them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            mode as libc::c_int,
+            mask,
+            // The kernel reads maxnode - 1 bits (a historical off-by-one every caller
+            // compensates for).
+            if maxnode == 0 { 0 } else { maxnode + 1 },
+        )
+    };
     check(ret).map(drop)
 }
 

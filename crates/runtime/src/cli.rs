@@ -1,6 +1,8 @@
 //! runc's command line. Global options come before the command; every long option takes
 //! `--flag value` and `--flag=value`; Go-style single-dash long options (`-bundle`) are
-//! accepted too, because runc's parser accepts them and some callers use them.
+//! accepted too, because runc's parser accepts them and some callers use them, but only in
+//! the runtime's own part of the line: never in option values, after `--`, or in the
+//! arguments a command passes on (exec's command line, ps's options for ps(1)).
 
 use std::path::PathBuf;
 
@@ -301,7 +303,6 @@ const LONG_OPTIONS: &[&str] = &[
     "no-new-privs",
     "apparmor",
     "process-label",
-    "pid-file",
     "ignore-paused",
     "stats",
     "interval",
@@ -321,24 +322,144 @@ const LONG_OPTIONS: &[&str] = &[
     "blkio-weight",
 ];
 
-/// Rewrites `-name` and `-name=value` to their `--` form when `name` is a long option.
+/// Options before the command that take a value (long names and short letters).
+const TOP_VALUES: &[&str] = &["root", "log", "log-format", "criu", "rootless"];
+
+/// Options that take a value anywhere (clap's `global` ones).
+const GLOBAL_VALUES: &[&str] = &["root", "log", "log-format", "criu"];
+
+/// What the normalizer must know of a command: its options that take a value (whose value
+/// is never rewritten), and after how many of its own positionals the arguments are someone
+/// else's (exec's command line, ps's options for ps(1)) and pass through untouched.
+struct Shape {
+    values: &'static [&'static str],
+    passed_on_after: Option<usize>,
+}
+
+const CREATE_VALUES: &[&str] = &["bundle", "b", "console-socket", "pid-file", "preserve-fds"];
+
+fn shape(command: &str) -> Shape {
+    let (values, passed_on_after): (&'static [&'static str], _) = match command {
+        "create" | "run" => (CREATE_VALUES, None),
+        "list" => (&["format", "f"], None),
+        "spec" => (&["bundle", "b"], None),
+        "ps" => (&["format", "f"], Some(1)),
+        "events" => (&["interval"], None),
+        "exec" => (
+            &[
+                "process",
+                "p",
+                "console-socket",
+                "cwd",
+                "env",
+                "e",
+                "user",
+                "u",
+                "additional-gids",
+                "g",
+                "cap",
+                "c",
+                "apparmor",
+                "process-label",
+                "preserve-fds",
+                "pid-file",
+            ],
+            Some(1),
+        ),
+        "update" => (
+            &[
+                "resources",
+                "r",
+                "memory",
+                "memory-swap",
+                "memory-reservation",
+                "kernel-memory",
+                "cpu-quota",
+                "cpu-period",
+                "cpu-shares",
+                "cpu-rt-period",
+                "cpu-rt-runtime",
+                "cpuset-cpus",
+                "cpuset-mems",
+                "pids-limit",
+                "blkio-weight",
+            ],
+            None,
+        ),
+        _ => (&[], None),
+    };
+    Shape {
+        values,
+        passed_on_after,
+    }
+}
+
+/// Rewrites `-name` and `-name=value` to their `--` form when `name` is a long option, in
+/// the runtime's own part of the command line only: global options, the command, and the
+/// command's options and positionals. Option values, everything after `--`, and whatever
+/// follows the command's own positionals (exec's `ID COMMAND ARGS...`: the container's
+/// command line) are passed on exactly as given.
 pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .map(|arg| {
-            let Some(rest) = arg.strip_prefix('-') else {
-                return arg;
-            };
-            if rest.starts_with('-') || rest.len() < 2 {
-                return arg;
-            }
-            let name = rest.split('=').next().unwrap_or(rest);
-            if LONG_OPTIONS.contains(&name) {
-                format!("-{arg}")
+    let mut args = args.into_iter();
+    let mut out: Vec<String> = args.next().into_iter().collect();
+    let mut command: Option<Shape> = None;
+    let mut positionals = 0;
+    let mut value_next = false;
+    let mut verbatim = false;
+    for arg in args {
+        if verbatim || value_next {
+            value_next = false;
+            out.push(arg);
+            continue;
+        }
+        if arg == "--" {
+            verbatim = true;
+            out.push(arg);
+            continue;
+        }
+        let takes_value = |name: &str| match &command {
+            None => TOP_VALUES.contains(&name),
+            Some(shape) => GLOBAL_VALUES.contains(&name) || shape.values.contains(&name),
+        };
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = split_value(long);
+            value_next = !inline && takes_value(name);
+            out.push(arg);
+            continue;
+        }
+        if let Some(rest) = arg.strip_prefix('-')
+            && !rest.is_empty()
+        {
+            let (name, inline) = split_value(rest);
+            if name.len() >= 2 && LONG_OPTIONS.contains(&name) {
+                value_next = !inline && takes_value(name);
+                out.push(format!("-{arg}"));
             } else {
-                arg
+                // A short option (`-b DIR`, `-d`), or one with its value attached (`-bDIR`).
+                value_next = rest.len() == 1 && takes_value(rest);
+                out.push(arg);
             }
-        })
-        .collect()
+            continue;
+        }
+        // A positional: the command's name, then the command's own.
+        match &command {
+            None => command = Some(shape(&arg)),
+            Some(shape) => {
+                positionals += 1;
+                verbatim = shape.passed_on_after == Some(positionals);
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// `name=value` -> (name, true); `name` -> (name, false).
+fn split_value(option: &str) -> (&str, bool) {
+    match option.split_once('=') {
+        Some((name, _)) => (name, true),
+        None => (option, false),
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +551,131 @@ mod tests {
         assert_eq!(u.pids_limit, Some(-1));
         assert_eq!(u.memory.as_deref(), Some("-1"));
         assert_eq!(u.cpu_quota, Some(-1));
+    }
+
+    fn normalized(args: &[&str]) -> Vec<String> {
+        normalize_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn the_command_line_of_a_container_is_passed_on_untouched() {
+        let tail = [
+            "echo", "a", "-user", "root", "-tty", "--", "-e", "-root=x", "-t",
+        ];
+        let mut args = vec!["berth-runtime", "-root", "/r", "exec", "-tty", "-user", "0"];
+        args.extend(["-env", "A=-tty", "-cwd=/", "c1"]);
+        args.extend(tail);
+        let normalized = normalized(&args);
+        assert_eq!(
+            normalized[1..11],
+            [
+                "--root", "/r", "exec", "--tty", "--user", "0", "--env", "A=-tty", "--cwd=/", "c1"
+            ]
+        );
+        assert_eq!(normalized[11..], tail);
+        let cli = Cli::try_parse_from(normalized).unwrap();
+        let Some(Command::Exec(e)) = cli.command else {
+            panic!()
+        };
+        assert!(e.tty);
+        assert_eq!(e.user.as_deref(), Some("0"));
+        assert_eq!(e.env, ["A=-tty"]);
+        assert_eq!(e.id, "c1");
+        assert_eq!(e.command, tail);
+    }
+
+    #[test]
+    fn ps_options_for_ps_are_passed_on() {
+        let cli = parse(&[
+            "berth-runtime",
+            "ps",
+            "-format",
+            "table",
+            "c1",
+            "-format",
+            "-e",
+        ]);
+        let Some(Command::Ps {
+            format, ps_args, ..
+        }) = cli.command
+        else {
+            panic!()
+        };
+        assert_eq!(format, ListFormat::Table);
+        assert_eq!(ps_args, ["-format", "-e"]);
+    }
+
+    #[test]
+    fn option_values_and_everything_after_double_dash_stay() {
+        assert_eq!(
+            normalized(&["rt", "-log", "-debug", "update", "-memory", "-1", "c1"]),
+            ["rt", "--log", "-debug", "update", "--memory", "-1", "c1"]
+        );
+        assert_eq!(
+            normalized(&["rt", "delete", "--", "-force"]),
+            ["rt", "delete", "--", "-force"]
+        );
+        // The runtime's own options after its positionals are still its own (as runc's
+        // argument reordering allows).
+        assert_eq!(
+            normalized(&["rt", "delete", "c1", "-force"]),
+            ["rt", "delete", "c1", "--force"]
+        );
+        assert_eq!(
+            normalized(&["rt", "-rootless", "-debug", "spec", "-rootless"]),
+            ["rt", "--rootless", "-debug", "spec", "--rootless"]
+        );
+    }
+
+    /// The normalizer's tables (which options take values, where passed-on arguments
+    /// begin, the long names) say what the clap definition says.
+    #[test]
+    fn the_normalizer_tables_follow_the_clap_definition() {
+        use clap::CommandFactory;
+        use std::collections::BTreeSet;
+        let mut top = Cli::command();
+        // Building assigns positional indices (and propagates the global options).
+        top.build();
+        let value_names = |cmd: &clap::Command, global: Option<bool>| -> BTreeSet<String> {
+            cmd.get_arguments()
+                .filter(|a| !a.is_positional() && a.get_action().takes_values())
+                .filter(|a| global.is_none_or(|g| a.is_global_set() == g))
+                .flat_map(|a| {
+                    a.get_long()
+                        .map(String::from)
+                        .into_iter()
+                        .chain(a.get_short().map(String::from))
+                })
+                .collect()
+        };
+        let set = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(value_names(&top, None), set(TOP_VALUES));
+        assert_eq!(value_names(&top, Some(true)), set(GLOBAL_VALUES));
+        let mut longs: BTreeSet<String> = top
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(String::from))
+            .collect();
+        for sub in top.get_subcommands() {
+            let shape = shape(sub.get_name());
+            assert_eq!(
+                value_names(sub, Some(false)),
+                set(shape.values),
+                "options with values of {}",
+                sub.get_name()
+            );
+            let passed_on = sub
+                .get_arguments()
+                .filter(|a| a.is_positional() && a.is_trailing_var_arg_set())
+                .find_map(|a| a.get_index())
+                .map(|i| i - 1);
+            assert_eq!(passed_on, shape.passed_on_after, "{}", sub.get_name());
+            longs.extend(
+                sub.get_arguments()
+                    .filter_map(|a| a.get_long().map(String::from)),
+            );
+        }
+        longs.insert("help".into());
+        assert_eq!(longs, set(LONG_OPTIONS));
     }
 
     #[test]

@@ -47,7 +47,15 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
                 },
             )?;
             for warning in outcome.warnings {
-                log::warn!("{warning}");
+                warn(cli, &warning);
+            }
+            if let Some(oom) = outcome.oom {
+                // Why the process died: an error for the engines that show the log's last
+                // error line, and in plain words on stderr even when that goes to --log.
+                log::error!("{oom}");
+                if cli.log.is_some() {
+                    eprintln!("berth-runtime: {oom}");
+                }
             }
             Ok(outcome.exit_code)
         }
@@ -65,7 +73,7 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             match ops::delete(&root, id, *force) {
                 Ok(warnings) => {
                     for warning in warnings {
-                        log::warn!("{warning}");
+                        warn(cli, &warning);
                     }
                 }
                 // runc treats deleting a container that is already gone as success when
@@ -127,6 +135,14 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             id,
         } => events(&root, id, *stats, interval),
         Command::Update(args) => update(&root, args),
+    }
+}
+
+/// Logs a warning; one about OOM kills also goes to stderr when the log is a file.
+fn warn(cli: &Cli, warning: &Error) {
+    log::warn!("{warning}");
+    if cli.log.is_some() && matches!(warning, Error::OomKilled(_)) {
+        eprintln!("berth-runtime: {warning}");
     }
 }
 

@@ -75,6 +75,8 @@ pub fn features() -> Value {
     );
     let last_cap = berth_container::spec::last_cap();
     let lsms = berth_container::lsm::Lsms::probe();
+    let (memory_policy_modes, memory_policy_flags) =
+        berth_container::spec::memory_policy::supported();
     let capabilities: Vec<&str> = CAPABILITIES
         .iter()
         .take(last_cap as usize + 1)
@@ -113,10 +115,17 @@ pub fn features() -> Value {
             "apparmor": {"enabled": lsms.apparmor},
             "selinux": {"enabled": lsms.selinux},
             "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            "memoryPolicy": {"modes": memory_policy_modes, "flags": memory_policy_flags},
+            "mountExtensions": {"idmap": {"enabled": false}},
+            "netDevices": {"enabled": false}
         },
         "annotations": {
-            "io.github.berth.version": env!("CARGO_PKG_VERSION")
+            "io.github.berth.version": env!("CARGO_PKG_VERSION"),
+            // The runtime-spec's features have no field for process.scheduler.
+            "io.github.berth.process.scheduler.policies":
+                berth_container::spec::scheduler::POLICIES.join(","),
+            "io.github.berth.process.scheduler.flags":
+                berth_container::spec::scheduler::FLAGS.join(",")
         }
     })
 }

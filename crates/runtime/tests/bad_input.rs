@@ -338,3 +338,35 @@ fn text_log_format_is_logrus_shaped() {
         "{line}"
     );
 }
+
+/// What this runtime or host cannot do is refused by name, and `features` says the same.
+#[test]
+fn intel_rdt_and_net_devices_are_refused_naming_the_field() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.linux()["intelRdt"] = json!({"closID": "berth-test", "l3CacheSchema": "L3:0=f"});
+    let has_resctrl = fs::read_to_string("/proc/filesystems")
+        .unwrap()
+        .lines()
+        .any(|l| l.trim_end().ends_with("resctrl"));
+    let why = if has_resctrl {
+        "not supported"
+    } else {
+        "no resctrl"
+    };
+    create_fails(&env, &bundle, &["linux.intelRdt", why]);
+
+    let mut bundle = env.bundle();
+    bundle.linux()["netDevices"] = json!({"berth-test-nic": {"name": "eth1"}});
+    create_fails(
+        &env,
+        &bundle,
+        &["linux.netDevices.berth-test-nic", "not supported"],
+    );
+
+    let out = env.runtime(&["features"]);
+    out.ok();
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["linux"]["intelRdt"]["enabled"], false, "{v}");
+    assert_eq!(v["linux"]["netDevices"]["enabled"], false, "{v}");
+}

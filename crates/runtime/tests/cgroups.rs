@@ -848,6 +848,12 @@ fn oom_kill_of_a_memory_hog_is_reported() {
     );
     assert_eq!(c.status(), "stopped");
     assert_oom_reported(&memory_dir, &events, &id);
+    let said = format!("container {id} was killed by the kernel: out of memory (limit 32 MiB)");
+    assert!(
+        run.stderr().contains(&said),
+        "run did not say {said:?}: {}",
+        run.describe()
+    );
     for e in event_lines(&events.stdout()) {
         assert_eq!(e["id"], id.as_str(), "{e}");
     }
@@ -856,6 +862,173 @@ fn oom_kill_of_a_memory_hog_is_reported() {
     // (events_ends_when_the_container_is_deleted checks that events ends by itself.)
     events.kill();
     env.assert_nothing_left(&id);
+}
+
+/// memory.kernelTCP: the v1 memory controller's kernel TCP limit, set at create and by
+/// update; cgroup v2 has none, and says so naming the field.
+#[test]
+fn kernel_tcp_memory_is_limited_on_v1_and_refused_on_v2() {
+    let Some(env) = cg_env() else { return };
+    let mut bundle = env.bundle();
+    bundle.linux()["resources"]["memory"] = json!({"kernelTCP": 8 * MIB});
+    bundle.args(&["sleep", "1000"]);
+    let memory_v2 = hierarchies()
+        .iter()
+        .all(|h| h.v2 || !h.controllers.iter().any(|c| c == "memory"));
+    if memory_v2 {
+        let (out, c) = env.try_create(&bundle, &[]);
+        out.fails()
+            .mentions(&["linux.resources.memory.kernelTCP", "cgroup v2"]);
+        env.assert_nothing_left(&c.id);
+        return;
+    }
+    let c = env.create_started(&bundle);
+    let file = "memory.kmem.tcp.limit_in_bytes";
+    assert_eq!(read_cg(c.pid(), "memory", file), (8 * MIB).to_string());
+    let body = format!(r#"{{"memory":{{"kernelTCP":{}}}}}"#, 4 * MIB);
+    runtime_stdin(&env, &["update", "--resources", "-", &c.id], &body).ok();
+    assert_eq!(read_cg(c.pid(), "memory", file), (4 * MIB).to_string());
+    let out = runtime_stdin(
+        &env,
+        &["update", "--resources", "-", &c.id],
+        r#"{"memory":{"kernelTCP":-2}}"#,
+    );
+    out.fails().mentions(&["linux.resources.memory.kernelTCP"]);
+    assert_eq!(read_cg(c.pid(), "memory", file), (4 * MIB).to_string());
+    c.kill("KILL").ok();
+}
+
+/// A process that needs 64 MiB at once (dd's buffer, filled from /dev/zero).
+const MEMORY_HOG: &[&str] = &["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"];
+
+/// A bundle whose process is [`MEMORY_HOG`] under a 16 MiB limit (swap included).
+fn oom_bundle(env: &TestEnv) -> Bundle {
+    let mut bundle = env.bundle();
+    bundle.linux()["resources"]["memory"] = json!({"limit": 16 * MIB, "swap": 16 * MIB});
+    bundle.args(MEMORY_HOG);
+    bundle.save();
+    bundle
+}
+
+/// The `msg` of the last error line of a log file in `format`, whole lines otherwise.
+fn last_error(log: &std::path::Path, format: &str) -> String {
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let line = text
+        .lines()
+        .rfind(|l| l.contains("error"))
+        .unwrap_or_else(|| panic!("no error line in the {format} log: {text:?}"));
+    if format == "json" {
+        let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(v["level"], "error", "{line}");
+        v["msg"].as_str().unwrap().to_string()
+    } else {
+        assert!(line.contains("level=error"), "{line}");
+        line.to_string()
+    }
+}
+
+/// `run` of a process the kernel's OOM killer kills says so, naming the container and the
+/// limit, on stderr and in the --log in both formats; without --log on stderr, in the log
+/// line shape. A SIGKILL from someone else is not called an OOM kill.
+#[test]
+fn run_says_when_the_kernels_oom_killer_killed_the_process() {
+    let Some(env) = cg_env() else { return };
+    let bundle = oom_bundle(&env);
+    let dir = bundle.dir.to_str().unwrap();
+    for format in ["json", "text"] {
+        let id = env.new_id();
+        let want = format!("container {id} was killed by the kernel: out of memory (limit 16 MiB)");
+        let log = env.dir().join(format!("run-{format}.log"));
+        let log_arg = log.to_str().unwrap();
+        let args = [
+            "--log",
+            log_arg,
+            "--log-format",
+            format,
+            "run",
+            "--bundle",
+            dir,
+            &id,
+        ];
+        let out = env.runtime(&args);
+        assert_eq!(out.code, 137, "{out}");
+        assert!(
+            out.stderr.contains(&want),
+            "stderr does not say {want:?}:\n{out}"
+        );
+        assert!(
+            last_error(&log, format).contains(&want),
+            "the {format} log does not say {want:?}: {:?}",
+            fs::read_to_string(&log)
+        );
+        env.assert_nothing_left(&id);
+    }
+    // Without --log: the log line on stderr.
+    let id = env.new_id();
+    let out = env.runtime(&["run", "--bundle", dir, &id]);
+    assert_eq!(out.code, 137, "{out}");
+    out.mentions(&[
+        "level=error",
+        &format!("container {id} was killed by the kernel: out of memory (limit 16 MiB)"),
+    ]);
+
+    // The control: killed by SIGKILL, but not for memory.
+    let mut bundle = env.bundle();
+    bundle.linux()["resources"]["memory"] = json!({"limit": 16 * MIB, "swap": 16 * MIB});
+    // Not the pid namespace's init, which cannot be killed from inside.
+    bundle.without_namespace("pid");
+    bundle.sh("kill -KILL $$");
+    let out = env.run(&bundle);
+    assert_eq!(out.code, 137, "{out}");
+    assert!(
+        !out.all().contains("memory"),
+        "a plain SIGKILL was called an OOM kill:\n{out}"
+    );
+}
+
+/// A container started with create/start that the OOM killer killed: `state` counts the
+/// kills in an annotation and `delete` says what happened (stderr and --log).
+#[test]
+fn state_and_delete_tell_of_oom_kills() {
+    let Some(env) = cg_env() else { return };
+    let bundle = oom_bundle(&env);
+    let c = env.create_started(&bundle);
+    c.wait_stopped();
+    let state = c.state();
+    assert_eq!(state["annotations"]["berth.oom-kills"], "1", "{state}");
+    let log = env.dir().join("delete.log");
+    let out = c.runtime(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "delete",
+        &c.id,
+    ]);
+    out.ok();
+    let want = format!(
+        "container {}: a process killed by the kernel's OOM killer: out of memory (limit 16 MiB)",
+        c.id
+    );
+    assert!(out.stderr.contains(&want), "{out}");
+    let logged = fs::read_to_string(&log).unwrap();
+    let line: Value = serde_json::from_str(logged.lines().last().unwrap()).unwrap();
+    assert_eq!(line["msg"], want.as_str(), "{logged}");
+    env.assert_nothing_left(&c.id);
+
+    // Without kills: no annotation, nothing said.
+    let mut bundle = env.bundle();
+    bundle.linux()["resources"]["memory"] = json!({"limit": 16 * MIB, "swap": 16 * MIB});
+    let c = env.create_started(&bundle);
+    c.wait_stopped();
+    let state = c.state();
+    assert!(
+        state["annotations"].get("berth.oom-kills").is_none(),
+        "{state}"
+    );
+    let out = c.delete();
+    out.ok();
+    assert_eq!(out.stderr, "", "{out}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -878,7 +1051,7 @@ fn hugepage_limits_land_in_the_hugetlb_controller() {
     let Some(env) = cg_env() else { return };
     let sizes = hugepage_sizes();
     if sizes.is_empty() {
-        eprintln!("skipped: this host has no huge page sizes (/sys/kernel/mm/hugepages)");
+        skip("this host has no huge page sizes (/sys/kernel/mm/hugepages)");
         return;
     }
     let limits: Vec<Value> = sizes

@@ -512,7 +512,7 @@ fn signals_to_a_foreground_exec_reach_the_process() {
 fn a_signal_right_after_the_process_started_is_forwarded() {
     let Some(env) = TestEnv::new() else { return };
     if !std::path::Path::new("/usr/bin/strace").exists() {
-        eprintln!("skipped: needs strace");
+        skip("needs /usr/bin/strace (apt-get install strace)");
         return;
     }
     let c = sleeper(&env);
@@ -811,4 +811,102 @@ fn no_runtime_descriptor_leaks_into_the_process() {
     for bad in ["anon_inode", "state", "socket"] {
         assert!(!out.stdout.contains(bad), "{bad}:\n{out}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The command line
+// ---------------------------------------------------------------------------------------
+
+/// Arguments of a container's command that look like the runtime's own options (Go-style
+/// single-dash long names, short ones, `--`).
+const OPTION_LIKE_ARGS: &[&str] = &[
+    "a", "-user", "root", "-tty", "-e", "X=1", "-u", "0", "-t", "--", "-root=/x", "--tty",
+    "-process", "p.json", "-detach", "-",
+];
+
+/// `printf '%s\n' ARGS...`: one line per argument, exactly as the process got it.
+fn print_args_command() -> Vec<&'static str> {
+    let mut command = vec!["sh", "-c", "printf '%s\\n' \"$@\"", "sh"];
+    command.extend_from_slice(OPTION_LIKE_ARGS);
+    command
+}
+
+/// The runtime rewrites Go-style `-name` options into `--name` in its own part of the
+/// command line (global options, exec's flags); the container's command after the id
+/// reaches the process exactly as given.
+#[test]
+fn exec_passes_the_command_line_on_untouched() {
+    let Some(env) = TestEnv::new() else { return };
+    let c = sleeper(&env);
+    let root = env.state_root().to_str().unwrap();
+    let log = env.dir().join("exec.log");
+    let mut args = vec![
+        "-root",
+        root,
+        "-log",
+        log.to_str().unwrap(),
+        "-log-format",
+        "json",
+    ];
+    args.extend([
+        "exec",
+        "-env",
+        "GO_STYLE=-tty",
+        "-cwd",
+        "/tmp",
+        "-user",
+        "0:0",
+        &c.id,
+    ]);
+    args.extend(print_args_command());
+    // Only Go-style forms: no `--root` from the harness.
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(&args).stdin(Stdio::null());
+    let out = run_piped(&mut cmd, COMMAND_TIMEOUT);
+    out.ok();
+    assert_eq!(out.lines(), OPTION_LIKE_ARGS, "{out}");
+    // The options before the id took effect.
+    let probe = exec(
+        &c,
+        &["-env", "GO_STYLE=-tty", "-cwd", "/tmp"],
+        &["sh", "-c", "echo \"$GO_STYLE $(pwd)\"", "-tty"],
+    );
+    probe.ok();
+    assert_eq!(probe.stdout.trim(), "-tty /tmp", "{probe}");
+    c.kill("KILL").ok();
+}
+
+/// `run` with Go-style options (global and run's own): the process's arguments from
+/// config.json, the same option-like ones, arrive as written.
+#[test]
+fn run_with_go_style_options_keeps_the_process_args() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.args(&print_args_command());
+    bundle.save();
+    let id = env.new_id();
+    let root = env.state_root().to_str().unwrap();
+    let bundle_dir = bundle.dir.to_str().unwrap();
+    let log = env.dir().join("run.log");
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "-root",
+        root,
+        "-log",
+        log.to_str().unwrap(),
+        "-log-format=json",
+    ])
+    .args(["run", "-bundle", bundle_dir, &id])
+    .stdin(Stdio::null());
+    let out = run_piped(&mut cmd, COMMAND_TIMEOUT);
+    out.ok();
+    assert_eq!(out.lines(), OPTION_LIKE_ARGS, "{out}");
+    // Something after run's id is not a command line: refused, not rewritten into options.
+    let id = env.new_id();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args(["-root", root, "run", "-bundle", bundle_dir, &id, "-tty"])
+        .stdin(Stdio::null());
+    let out = run_piped(&mut cmd, COMMAND_TIMEOUT);
+    out.fails().mentions(&["-tty"]);
+    env.assert_nothing_left(&id);
 }

@@ -817,3 +817,24 @@ fn state_and_delete_need_an_id() {
     env.runtime(&["create", "--bundle", bundle.dir.to_str().unwrap()])
         .fails();
 }
+
+/// A test that cannot run (here: not root) passes with `skipped: <why>` on stderr, and
+/// fails naming the reason when BERTH_REQUIRE_ROOT=1 (as CI sets it).
+#[test]
+fn a_skipped_test_fails_when_root_is_required() {
+    let Some(_env) = TestEnv::new() else { return };
+    let name = "create_start_kill_delete";
+    let out = run_self_unprivileged(name, None);
+    out.ok().mentions(&[
+        "skipped: berth-runtime integration tests need root",
+        "1 passed",
+    ]);
+    let out = run_self_unprivileged(name, Some("0"));
+    out.ok().mentions(&["skipped:"]);
+    let out = run_self_unprivileged(name, Some("1"));
+    out.fails().mentions(&[
+        "BERTH_REQUIRE_ROOT=1 forbids skipping it",
+        "need root",
+        "1 failed",
+    ]);
+}

@@ -88,9 +88,10 @@ fn network_namespace_has_only_loopback() {
     let links: Vec<&str> = links.lines().collect();
     assert_eq!(links.len(), 1, "{out}");
     assert!(links[0].contains("lo:"), "{out}");
-    // The host has more than loopback, so this really is another namespace.
-    let host = fs::read_to_string("/proc/net/dev").unwrap();
-    assert!(host.lines().count() > 3, "the host has only lo?");
+    // Another namespace, whatever interfaces the host has (it may have only lo).
+    let out = env.run_sh("readlink /proc/self/ns/net");
+    out.ok();
+    assert_ne!(out.stdout.trim(), host_ns("net"), "{out}");
 }
 
 #[test]
@@ -210,16 +211,16 @@ fn container_mounts_are_invisible_to_the_host() {
 fn uts_namespace_has_its_own_hostname() {
     let Some(env) = TestEnv::new() else { return };
     let host_before = read_trimmed("/proc/sys/kernel/hostname");
+    let name = other_than(&host_before, &["berth-uts-test", "berth-uts-test-2"]);
     let mut bundle = env.bundle();
-    bundle.config["hostname"] = json!("berth-uts-test");
+    bundle.config["hostname"] = json!(name);
     bundle.sh("hostname; readlink /proc/self/ns/uts");
     let out = env.run(&bundle);
     out.ok();
     let lines = out.lines();
-    assert_eq!(lines[0], "berth-uts-test");
+    assert_eq!(lines[0], name);
     assert_ne!(lines[1], host_ns("uts"));
     assert_eq!(read_trimmed("/proc/sys/kernel/hostname"), host_before);
-    assert_ne!(host_before, "berth-uts-test");
 }
 
 /// A SysV message queue of the host, removed on drop.
@@ -538,15 +539,83 @@ fn no_namespaces_share_the_hosts_and_delete_removes_the_mounts() {
     assert!(left.is_empty(), "mounts left on the host: {left:?}");
 }
 
+/// The mount a host path lives on (the longest mount point that contains it): its id and
+/// options.
+fn mount_of(path: &std::path::Path) -> (u32, String) {
+    host_mountinfo()
+        .into_iter()
+        .filter(|m| path.starts_with(&m.mount_point))
+        .max_by_key(|m| m.mount_point.len())
+        .map(|m| (m.id, m.options))
+        .expect("some mount holds every path")
+}
+
+/// A read-only root without a mount namespace: the rootfs gets a read-only bind of its own
+/// in the runtime's namespace; the mount the bundle lives on is not changed, the container's
+/// writes to its root fail with EROFS (its tmpfs /dev stays writable), and delete leaves no
+/// mount and a rootfs the host can write to.
 #[test]
-fn read_only_root_without_a_mount_namespace_is_refused() {
+fn read_only_root_without_a_mount_namespace_is_a_read_only_bind_of_the_rootfs() {
     let Some(env) = TestEnv::new() else { return };
     let mut bundle = env.bundle();
     bundle.without_namespace("mount");
     bundle.config["root"]["readonly"] = json!(true);
-    bundle.save();
-    let id = env.new_id();
-    let out = env.runtime(&["run", "--bundle", bundle.dir.to_str().unwrap(), &id]);
-    out.fails().mentions(&["root.readonly", "mount namespace"]);
-    env.assert_nothing_left(&id);
+    bundle.sh(
+        "touch /written 2>&1; echo root=$?; touch /tmp/written 2>&1; echo tmp=$?; \
+         touch /dev/written && echo dev=ok; exec sleep 1000",
+    );
+    let under = mount_of(&bundle.rootfs);
+    let c = env.create_started(&bundle);
+    c.wait_output("dev=", STATUS_TIMEOUT);
+    let out = c.stdout();
+    assert!(out.contains("root=1") && out.contains("tmp=1"), "{out}");
+    assert_eq!(
+        out.matches("Read-only file system").count(),
+        2,
+        "writes to the root did not fail with EROFS: {out}"
+    );
+    assert!(out.contains("dev=ok"), "{out}");
+    // The rootfs is a read-only mount of its own, in this (the runtime's) namespace.
+    let rootfs = bundle.rootfs.to_string_lossy().into_owned();
+    let own: Vec<MountInfo> = host_mountinfo()
+        .into_iter()
+        .filter(|m| m.mount_point == rootfs)
+        .collect();
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert!(
+        own[0].options.split(',').any(|o| o == "ro"),
+        "the rootfs bind is not read-only: {own:?}"
+    );
+    assert_eq!(
+        mount_of(&bundle.dir),
+        under,
+        "the bundle's own mount changed"
+    );
+    assert!(!bundle.rootfs.join("written").exists());
+
+    c.kill("KILL").ok();
+    c.wait_stopped();
+    c.delete().ok();
+    let left = env.host_mounts();
+    assert!(left.is_empty(), "delete left mounts: {left:?}");
+    assert_eq!(mount_of(&bundle.rootfs), under);
+    fs::write(bundle.rootfs.join("written-by-the-host"), "x")
+        .expect("the host cannot write to the rootfs after delete");
+    env.assert_nothing_left(&c.id);
+}
+
+/// A create that fails after the rootfs bind was made (in a createRuntime hook) removes it.
+#[test]
+fn a_failed_create_removes_the_read_only_rootfs_bind() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.without_namespace("mount");
+    bundle.config["root"]["readonly"] = json!(true);
+    // createRuntime hooks run once the init has built the root filesystem.
+    bundle.hooks("createRuntime", json!([{"path": "/bin/false"}]));
+    let (out, c) = env.try_create(&bundle, &[]);
+    out.fails().mentions(&["createRuntime"]);
+    env.assert_nothing_left(&c.id);
+    fs::write(bundle.rootfs.join("written-by-the-host"), "x")
+        .expect("the host cannot write to the rootfs after a failed create");
 }

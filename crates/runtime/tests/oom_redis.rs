@@ -87,11 +87,13 @@ fn pong(port: u16) -> bool {
 fn redis_is_oom_killed_under_a_256mib_limit_and_the_kill_is_reported() {
     let Some(env) = cg_env() else { return };
     let Some(benchmark) = which("redis-benchmark") else {
-        eprintln!("skipped: redis-benchmark is not installed (apt-get install redis-tools)");
+        skip("redis-benchmark is not installed (apt-get install redis-tools)");
         return;
     };
     if !Path::new(REDIS_SERVER).exists() {
-        eprintln!("skipped: {REDIS_SERVER} is not installed (apt-get install redis-server)");
+        skip(&format!(
+            "{REDIS_SERVER} is not installed (apt-get install redis-server)"
+        ));
         return;
     }
     let port = free_port().to_string();
@@ -184,6 +186,12 @@ fn redis_is_oom_killed_under_a_256mib_limit_and_the_kill_is_reported() {
     );
     assert_eq!(c.status(), "stopped");
     assert_oom_reported(&memory_dir, &events, &id);
+    let said = format!("container {id} was killed by the kernel: out of memory (limit 256 MiB)");
+    assert!(
+        run.stderr().contains(&said),
+        "run did not say {said:?}: {}",
+        run.describe()
+    );
     assert!(!pong(port_n), "something still answers on port {port}");
 
     c.delete().ok();

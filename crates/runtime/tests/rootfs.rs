@@ -320,11 +320,16 @@ fn readonly_paths_reject_writes() {
         .as_array_mut()
         .unwrap()
         .push(json!("/rodir"));
-    // tcp_keepalive_time belongs to the network namespace and needs no capability.
-    let script = "echo 600 > /proc/sys/net/ipv4/tcp_keepalive_time 2>/dev/null && echo sys-writable || echo sys-refused; \
-                  touch /rodir/x 2>/dev/null && echo rodir-writable || echo rodir-refused; \
-                  touch /rwdir/x && echo rwdir-ok";
-    bundle.sh(script);
+    // tcp_keepalive_time belongs to the network namespace and needs no capability. The
+    // value written is one the host does not have.
+    let host_keepalive = read_trimmed("/proc/sys/net/ipv4/tcp_keepalive_time");
+    let keepalive = other_than(&host_keepalive, &["600", "601"]);
+    let script = format!(
+        "echo {keepalive} > /proc/sys/net/ipv4/tcp_keepalive_time 2>/dev/null && echo sys-writable || echo sys-refused; \
+         touch /rodir/x 2>/dev/null && echo rodir-writable || echo rodir-refused; \
+         touch /rwdir/x && echo rwdir-ok"
+    );
+    bundle.sh(&script);
     let out = env.run(&bundle);
     out.ok();
     assert_eq!(
@@ -341,7 +346,10 @@ fn readonly_paths_reject_writes() {
         ["sys-writable", "rodir-writable", "rwdir-ok"],
         "{out}"
     );
-    assert_ne!(read_trimmed("/proc/sys/net/ipv4/tcp_keepalive_time"), "600");
+    assert_eq!(
+        read_trimmed("/proc/sys/net/ipv4/tcp_keepalive_time"),
+        host_keepalive
+    );
 }
 
 #[test]

@@ -1087,6 +1087,8 @@ fn cve_2025_52881_mounts_over_proc_files_do_not_catch_the_runtimes_writes() {
     let Some(env) = TestEnv::new() else { return };
     let guard = CorePatternGuard::new();
     let host_forward = read_trimmed("/proc/sys/net/ipv4/ip_forward");
+    // A value the host does not have: a new network namespace starts with the host's.
+    let forward = other_than(&host_forward, &["1", "0"]);
     let planted = env.dir().join("planted");
     fs::write(&planted, "planted\n").unwrap();
     for (what, source) in [
@@ -1100,7 +1102,7 @@ fn cve_2025_52881_mounts_over_proc_files_do_not_catch_the_runtimes_writes() {
                 json!({"destination": target, "type": "bind", "source": source,
                 "options": ["bind"]}),
             );
-            bundle.linux()["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+            bundle.linux()["sysctl"] = json!({"net.ipv4.ip_forward": forward});
             bundle.process()["oomScoreAdj"] = json!(123);
             bundle.args(&["sleep", "1000"]);
             let (out, c) = env.try_create(&bundle, &[]);
@@ -1109,7 +1111,7 @@ fn cve_2025_52881_mounts_over_proc_files_do_not_catch_the_runtimes_writes() {
                 let pid = c.pid();
                 assert_eq!(
                     container_sysctl(pid, "net/ipv4/ip_forward"),
-                    "1",
+                    forward,
                     "{what}: the sysctl did not reach the container's network namespace"
                 );
                 assert_eq!(
@@ -1150,13 +1152,14 @@ fn cve_2025_52881_a_fake_proc_does_not_catch_the_runtimes_writes() {
     // Over the container's procfs, after it is mounted.
     bundle.mount(json!({"destination": "/proc", "type": "bind",
         "source": fake.to_str().unwrap(), "options": ["rbind"]}));
-    bundle.linux()["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let forward = other_than(&read_trimmed("/proc/sys/net/ipv4/ip_forward"), &["1", "0"]);
+    bundle.linux()["sysctl"] = json!({"net.ipv4.ip_forward": forward});
     bundle.process()["oomScoreAdj"] = json!(321);
     bundle.args(&["sleep", "1000"]);
     let (out, c) = env.try_create(&bundle, &[]);
     if out.success() {
         let pid = c.pid();
-        assert_eq!(container_sysctl(pid, "net/ipv4/ip_forward"), "1");
+        assert_eq!(container_sysctl(pid, "net/ipv4/ip_forward"), forward);
         assert_eq!(read_trimmed(format!("/proc/{pid}/oom_score_adj")), "321");
         c.delete_force().ok();
     } else {
@@ -1491,7 +1494,7 @@ fn apparmor_enabled() -> bool {
 fn an_apparmor_profile_on_a_host_without_apparmor_is_a_clear_error() {
     let Some(env) = TestEnv::new() else { return };
     if apparmor_enabled() {
-        eprintln!("skipped: this host has AppArmor");
+        skip("the test is of a host without AppArmor, and this host has it");
         return;
     }
     let mut bundle = env.bundle();
@@ -1520,7 +1523,7 @@ fn an_apparmor_profile_on_a_host_without_apparmor_is_a_clear_error() {
 fn an_selinux_label_on_a_host_without_selinux_is_a_clear_error() {
     let Some(env) = TestEnv::new() else { return };
     if Path::new("/sys/fs/selinux/enforce").exists() {
-        eprintln!("skipped: this host has SELinux");
+        skip("the test is of a host without SELinux, and this host has it");
         return;
     }
     let mut bundle = env.bundle();

@@ -16,6 +16,7 @@ fn v2_num(v: i64) -> String {
 
 pub(super) fn plan(b: &mut Builder<'_>, m: &LinuxMemory) {
     let limit = m.limit().unwrap_or(0);
+    let kernel_tcp = m.kernel_tcp().unwrap_or(0);
     let reservation = m.reservation().unwrap_or(0);
     let swap = m.swap().unwrap_or(0);
     let oom_off = m.disable_oom_killer() == Some(true);
@@ -26,6 +27,7 @@ pub(super) fn plan(b: &mut Builder<'_>, m: &LinuxMemory) {
         (swap != 0, "swap"),
         (m.swappiness().is_some(), "swappiness"),
         (oom_off, "disableOOMKiller"),
+        (kernel_tcp != 0, "kernelTCP"),
     ]
     .into_iter()
     .filter_map(|(on, n)| on.then_some(n))
@@ -57,6 +59,14 @@ pub(super) fn plan(b: &mut Builder<'_>, m: &LinuxMemory) {
             }
             if oom_off {
                 b.write(version, Memory, "memory.oom_control", "1");
+            }
+            if kernel_tcp != 0 {
+                b.write(
+                    version,
+                    Memory,
+                    "memory.kmem.tcp.limit_in_bytes",
+                    kernel_tcp.to_string(),
+                );
             }
         }
         Version::V2 => {
@@ -93,6 +103,13 @@ pub(super) fn plan(b: &mut Builder<'_>, m: &LinuxMemory) {
                     &format!("{F}.disableOOMKiller"),
                     version,
                     "the OOM killer cannot be disabled per cgroup",
+                );
+            }
+            if kernel_tcp != 0 {
+                b.not_on(
+                    &format!("{F}.kernelTCP"),
+                    version,
+                    "cgroup v2 has no separate limit for kernel TCP memory",
                 );
             }
         }

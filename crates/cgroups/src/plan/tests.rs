@@ -240,6 +240,25 @@ fn v2_only_and_v1_only_settings() {
 }
 
 #[test]
+fn kernel_tcp_is_a_v1_memory_limit() {
+    let p = plan(
+        r#"{"memory":{"kernelTCP":8388608}}"#,
+        &hybrid_here(),
+        Mode::Create,
+    )
+    .unwrap();
+    assert_eq!(writes(&p), ["memory.kmem.tcp.limit_in_bytes = \"8388608\""]);
+    assert_eq!(
+        err_fields(plan(
+            r#"{"memory":{"kernelTCP":8388608}}"#,
+            &pure_v2(),
+            Mode::Create
+        )),
+        ["linux.resources.memory.kernelTCP"]
+    );
+}
+
+#[test]
 fn v2_swap_without_limit_on_update_is_refused() {
     let e = plan(r#"{"memory":{"swap":4096}}"#, &pure_v2(), Mode::Update).unwrap_err();
     assert_eq!(e.0[0].field, "linux.resources.memory.swap");

@@ -21,12 +21,33 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Skip (with a message) when not root: these tests need a real cgroupfs.
+/// The variable that turns a skipped test into a failed one (CI sets it to 1).
+pub const REQUIRE_ENV: &str = "BERTH_REQUIRE_ROOT";
+
+/// A test that cannot run here (not root, a host feature missing): with
+/// `BERTH_REQUIRE_ROOT=1` that is a failure naming the reason; otherwise it prints
+/// `skipped: <why>` and the caller returns.
+#[track_caller]
+pub fn skip(why: &str) {
+    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| v == "1") {
+        panic!("this test cannot run here and {REQUIRE_ENV}=1 forbids skipping it: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+/// A test of another cgroup layout than this host's (v1-only behaviour on a v2 host, v2
+/// rules on a hybrid one): it does not run here, never fails for it, and says so. Each such
+/// test runs where its layout is: on the hybrid CI host or in scripts/v2-vm-tests.sh's VM.
+pub fn other_layout(why: &str) {
+    eprintln!("not on this cgroup layout: {why}");
+}
+
+/// Skip (see [`skip`]) when not root: these tests need a real cgroupfs.
 #[macro_export]
 macro_rules! require_root {
     () => {
         if !common::is_root() {
-            eprintln!("skipped: needs root");
+            common::skip("needs root (a real cgroupfs)");
             return;
         }
     };

@@ -89,6 +89,23 @@ impl Finish<'_> {
         if let Some((class, priority)) = process.io_priority {
             sys::set_ioprio(class, priority).map_err(|e| InitError::sys("ioprio_set", e))?;
         }
+        // While the capabilities are still whole: real-time policies and negative nice
+        // values need CAP_SYS_NICE. Both are kept across the exec.
+        if let Some(s) = &process.scheduler {
+            sys::sched_setattr(
+                s.policy,
+                s.flags,
+                s.nice,
+                s.priority,
+                (s.runtime, s.deadline, s.period),
+            )
+            .map_err(|e| InitError::sys("sched_setattr (process.scheduler)", e))?;
+        }
+        if let Some(m) = &process.memory_policy {
+            sys::set_mempolicy(m.mode, &m.nodemask).map_err(|e| {
+                InitError::sys(format!("set_mempolicy {} (linux.memoryPolicy)", m.name), e)
+            })?;
+        }
         process::set_rlimits(process)?;
         apply_lsm_labels(process, proc)?;
         // Everything that needs a syscall a seccomp profile may not allow (openat2 for the

@@ -34,6 +34,9 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
         // Without a mount namespace of its own the container's mounts land in the
         // runtime's (they are removed again by delete); the host's propagation stays as it
         // is, and the root is entered with chroot.
+        if plan.root_readonly {
+            bind_root_for_readonly(plan)?;
+        }
         return open_rootfs(plan);
     }
     // The configured propagation is given to the new root after the pivot. Until then
@@ -56,6 +59,36 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
     )
     .map_err(|e| InitError::path("bind the rootfs onto itself", &plan.rootfs, e))?;
     open_rootfs(plan)
+}
+
+/// A read-only root without a mount namespace: the rootfs gets a bind mount of its own (in
+/// the runtime's namespace, under the rootfs like the container's other mounts, so delete and
+/// a failed create remove it), which [`finish_root`] makes read-only. The mount the rootfs
+/// directory lives on (the host's) is never touched. The bind is made private so that the
+/// container's mounts on it propagate nowhere, whatever the host's propagation is.
+fn bind_root_for_readonly(plan: &Plan) -> Result<()> {
+    let rootfs = cstr(&plan.rootfs);
+    sys::mount(
+        Some(&rootfs),
+        &rootfs,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )
+    .map_err(|e| {
+        InitError::path(
+            "bind the rootfs onto itself (root.readonly)",
+            &plan.rootfs,
+            e,
+        )
+    })?;
+    sys::mount(None, &rootfs, None, libc::MS_PRIVATE | libc::MS_REC, None).map_err(|e| {
+        InitError::path(
+            "make the rootfs bind private (root.readonly)",
+            &plan.rootfs,
+            e,
+        )
+    })
 }
 
 fn open_rootfs(plan: &Plan) -> Result<OwnedFd> {
@@ -414,15 +447,17 @@ pub fn move_root(root: &OwnedFd) -> Result<()> {
 }
 
 /// After the pivot: `/` read-only if asked, and its final propagation.
+/// Without a mount namespace `/` is the chroot's: the rootfs bind of
+/// [`bind_root_for_readonly`], and only that mount changes.
 pub fn finish_root(plan: &Plan) -> Result<()> {
-    if !plan.namespaces.has(NamespaceKind::Mount) {
-        return Ok(());
-    }
     if plan.root_readonly {
         let root = rustix::fs::open("/", OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
             .map_err(|e| InitError::sys("open /", e.into()))?;
         mount_fd::set_attributes(root.as_fd(), false, attr::RDONLY, 0)
-            .map_err(|e| InitError::sys("make / read-only", e))?;
+            .map_err(|e| InitError::sys("make / read-only (root.readonly)", e))?;
+    }
+    if !plan.namespaces.has(NamespaceKind::Mount) {
+        return Ok(());
     }
     if let Some(propagation) = plan.root_propagation {
         sys::mount(None, c"/", None, propagation, None)

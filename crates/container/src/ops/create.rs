@@ -55,12 +55,6 @@ pub fn load_plan(id: &str, bundle: &Path) -> Result<(oci_spec::runtime::Spec, Pl
         plan.process.selinux_label.as_deref(),
         "process",
     )?;
-    if !plan.namespaces.has(NamespaceKind::Mount) && plan.root_readonly {
-        return Err(Error::invalid(
-            "root.readonly",
-            "a read-only root needs a mount namespace (it would change the host's mount)",
-        ));
-    }
     Ok((config, plan))
 }
 

@@ -99,6 +99,14 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         ExecProcess::Args(args) => process_from_args(record.config.process().as_ref(), args)?,
     };
     let mut process = spec::plan_process(&process, "process", spec::last_cap())?;
+    // The container's memory policy holds for every process of it.
+    process.memory_policy = record
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+        .map(spec::memory_policy::plan_memory_policy)
+        .transpose()?;
     if process.terminal && options.console_socket.is_none() && process.console_size.is_none() {
         process.console_size = super::supervise::caller_window_size();
     }

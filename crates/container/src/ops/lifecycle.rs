@@ -88,7 +88,16 @@ pub fn state(root: &StateRoot, id: &str) -> Result<StateOutput> {
     match read_record(root, id)? {
         Some(record) => {
             let status = status_of(&record, &root.path().join(id));
-            Ok(StateOutput::new(&record, status))
+            let mut state = StateOutput::new(&record, status);
+            if let Ok(cgroup) = ContainerCgroup::from_record(&record.cgroup)
+                && let Some(oom) = super::oom::OomKill::of(id, &cgroup, false)
+            {
+                state.annotations.insert(
+                    super::oom::OOM_KILLS_ANNOTATION.to_string(),
+                    oom.kills.to_string(),
+                );
+            }
+            Ok(state)
         }
         None => Err(Error::WrongStatus {
             id: id.to_string(),
@@ -272,12 +281,19 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
             ));
         }
     }
+    // What the OOM killer did is counted in the cgroup: read it before the cgroup goes.
+    let oom = super::oom::OomKill::of(id, &cgroup, false);
     cgroup.destroy()?;
     if !has_namespace(&record, oci_spec::runtime::LinuxNamespaceType::Mount) {
         super::create::unmount_below(&record.rootfs);
     }
     dir.remove()?;
-    Ok(recorded_hooks(&record, HookKind::Poststop, Status::Stopped))
+    let mut warnings: Vec<Error> = oom
+        .map(|o| Error::OomKilled(Box::new(o)))
+        .into_iter()
+        .collect();
+    warnings.extend(recorded_hooks(&record, HookKind::Poststop, Status::Stopped));
+    Ok(warnings)
 }
 
 fn has_pid_namespace(record: &Record) -> bool {

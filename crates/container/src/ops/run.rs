@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::create::{CreateOptions, create_container};
 use super::lifecycle;
+use super::oom::OomKill;
 use super::supervise::{TtyRelay, receive_master, supervise};
 use crate::error::{Error, Result};
 use crate::hooks::HookKind;
@@ -28,8 +29,11 @@ pub struct RunOptions {
 pub struct RunOutcome {
     /// The container process's exit code (128+signal when killed by a signal).
     pub exit_code: i32,
-    /// Warnings of poststart and poststop hooks.
+    /// Warnings of poststart and poststop hooks (and of OOM kills of other processes).
     pub warnings: Vec<Error>,
+    /// The process died by SIGKILL and the container's cgroup counted OOM kills: the
+    /// kernel's OOM killer killed it.
+    pub oom: Option<OomKill>,
 }
 
 /// Runs a container. In the foreground this returns when the container's process exits.
@@ -76,6 +80,7 @@ pub fn run(
         return Ok(RunOutcome {
             exit_code: 0,
             warnings,
+            oom: None,
         });
     }
     let tty = match &relay {
@@ -83,11 +88,22 @@ pub fn run(
         None => None,
     };
     let exit_code = supervise(pid, &spawned.pidfd, tty)?;
+    // Only a SIGKILL can be the OOM killer's: then (and only then) ask the cgroup.
+    let oom = (exit_code == 128 + libc::SIGKILL)
+        .then(|| OomKill::of(id, &cgroup, true))
+        .flatten();
     if !options.keep {
-        warnings.extend(lifecycle::delete(root, id, true)?);
+        let deleted = lifecycle::delete(root, id, true)?;
+        // delete tells of the same kills again.
+        warnings.extend(
+            deleted
+                .into_iter()
+                .filter(|w| oom.is_none() || !matches!(w, Error::OomKilled(_))),
+        );
     }
     Ok(RunOutcome {
         exit_code,
         warnings,
+        oom,
     })
 }

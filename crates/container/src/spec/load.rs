@@ -49,8 +49,44 @@ fn read(path: &Path, missing: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// The runtime-spec's names of two scheduler flags, and the spelling oci-spec 0.10 reads.
+const SCHEDULER_FLAG_SPELLINGS: [(&str, &str); 2] = [
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+];
+
+/// oci-spec 0.10 misspells two `process.scheduler.flags` (see
+/// [`SCHEDULER_FLAG_SPELLINGS`]): a document that uses the runtime-spec's names gets
+/// oci-spec's in those arrays (and nowhere else). Only such documents pay for the rewrite.
+fn spec_scheduler_flags(data: &[u8]) -> Option<Vec<u8>> {
+    let named = |name: &str| {
+        let quoted = format!("\"{name}\"");
+        data.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+    };
+    if !SCHEDULER_FLAG_SPELLINGS.iter().any(|(spec, _)| named(spec)) {
+        return None;
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(data).ok()?;
+    for pointer in ["/process/scheduler/flags", "/scheduler/flags"] {
+        let Some(flags) = value.pointer_mut(pointer).and_then(|f| f.as_array_mut()) else {
+            continue;
+        };
+        for flag in flags {
+            if let Some((_, ours)) = SCHEDULER_FLAG_SPELLINGS
+                .iter()
+                .find(|(spec, _)| flag.as_str() == Some(spec))
+            {
+                *flag = serde_json::Value::from(*ours);
+            }
+        }
+    }
+    serde_json::to_vec(&value).ok()
+}
+
 /// Parses JSON into `T`, naming the JSON path of the first error.
 pub fn parse<T: DeserializeOwned>(path: &Path, data: &[u8]) -> Result<T> {
+    let fixed = spec_scheduler_flags(data);
+    let data = fixed.as_deref().unwrap_or(data);
     let mut de = serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
@@ -101,6 +137,23 @@ mod tests {
             .to_string();
         assert!(err.contains("config.json"), "{err}");
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn scheduler_flags_take_the_runtime_specs_names() {
+        let p: Process = parse(
+            Path::new("process.json"),
+            br#"{"cwd":"/","user":{"uid":0,"gid":0},"args":["true"],"env":["X=SCHED_FLAG_DL_OVERRUN"],
+                "scheduler":{"policy":"SCHED_OTHER","flags":["SCHED_FLAG_RESET_ON_FORK","SCHED_FLAG_DL_OVERRUN","SCHED_FLAG_RECLAIM"]}}"#,
+        )
+        .unwrap();
+        use oci_spec::runtime::LinuxSchedulerFlag::*;
+        assert_eq!(
+            p.scheduler().as_ref().unwrap().flags().as_deref().unwrap(),
+            [SchedResetOnFork, SchedFlagDLOverrun, SchedFlagReclaim]
+        );
+        // Only the flags were renamed.
+        assert_eq!(p.env().as_deref().unwrap(), ["X=SCHED_FLAG_DL_OVERRUN"]);
     }
 
     #[test]

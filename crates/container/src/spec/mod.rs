@@ -6,10 +6,12 @@ mod capabilities;
 mod devices;
 mod id;
 mod load;
+pub mod memory_policy;
 pub mod mount_options;
 mod mounts;
 mod namespaces;
 mod process;
+pub mod scheduler;
 mod sysctl;
 
 use std::collections::HashMap;
@@ -115,7 +117,12 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::invalid("process", "missing: nothing to run"))?;
-    let process = plan_process(process, "process", last_cap())?;
+    let mut process = plan_process(process, "process", last_cap())?;
+    process.memory_policy = linux
+        .memory_policy()
+        .as_ref()
+        .map(memory_policy::plan_memory_policy)
+        .transpose()?;
 
     let spec_mounts = spec.mounts().as_deref().unwrap_or_default();
     let mounts = mounts::plan_mounts(spec_mounts, bundle)?;
@@ -165,9 +172,19 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
     };
 
     if linux.intel_rdt().is_some() {
+        let message = if host_has_resctrl() {
+            "Intel RDT (resctrl) is not supported by this runtime"
+        } else {
+            "this host has no Intel RDT: the kernel has no resctrl filesystem"
+        };
+        return Err(Error::invalid("linux.intelRdt", message));
+    }
+    if let Some(devices) = linux.net_devices()
+        && let Some(name) = devices.keys().min()
+    {
         return Err(Error::invalid(
-            "linux.intelRdt",
-            "Intel RDT is not supported by this runtime",
+            format!("linux.netDevices.{name}"),
+            "moving host network devices into the container is not supported by this runtime",
         ));
     }
 
@@ -377,6 +394,14 @@ fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<libc::c_ulong>
     Ok(match p.domain() {
         LinuxPersonalityDomain::PerLinux => 0x0000,
         LinuxPersonalityDomain::PerLinux32 => 0x0008,
+    })
+}
+
+/// Whether the kernel knows the resctrl filesystem (Intel RDT, AMD PQoS).
+fn host_has_resctrl() -> bool {
+    std::fs::read_to_string("/proc/filesystems").is_ok_and(|t| {
+        t.lines()
+            .any(|l| l.split_whitespace().last() == Some("resctrl"))
     })
 }
 

@@ -39,6 +39,11 @@ pub struct ProcessPlan {
     pub selinux_label: Option<String>,
     /// (class, priority) for ioprio_set.
     pub io_priority: Option<(u32, u32)>,
+    /// `process.scheduler`, for sched_setattr.
+    pub scheduler: Option<super::scheduler::SchedulerPlan>,
+    /// The container's `linux.memoryPolicy` (every process of it gets it), for
+    /// set_mempolicy.
+    pub memory_policy: Option<super::memory_policy::MemoryPolicyPlan>,
 }
 
 fn rlimit_resource(typ: PosixRlimitType) -> (&'static str, u32) {
@@ -154,12 +159,11 @@ pub fn plan_process(process: &Process, field: &str, last_cap: u32) -> Result<Pro
             Some((class, priority))
         }
     };
-    if process.scheduler().is_some() {
-        return Err(Error::invalid(
-            f("scheduler"),
-            "scheduler settings are not supported by this runtime",
-        ));
-    }
+    let scheduler = process
+        .scheduler()
+        .as_ref()
+        .map(|s| super::scheduler::plan_scheduler(s, &f("scheduler")))
+        .transpose()?;
 
     let (rows, cols) = process
         .console_size()
@@ -189,5 +193,7 @@ pub fn plan_process(process: &Process, field: &str, last_cap: u32) -> Result<Pro
         apparmor_profile: process.apparmor_profile().clone().filter(|p| !p.is_empty()),
         selinux_label: process.selinux_label().clone().filter(|p| !p.is_empty()),
         io_priority,
+        scheduler,
+        memory_policy: None,
     })
 }

@@ -7,7 +7,8 @@
 //! SIGKILL to every process that belongs to the test, a lazy unmount of everything mounted
 //! under its directory, the removal of the cgroups named after its ids, and the directory.
 //!
-//! Not root: [`TestEnv::new`] prints why and returns `None`; the test returns early.
+//! Not root: [`TestEnv::new`] prints why and returns `None`; the test returns early. With
+//! `BERTH_REQUIRE_ROOT=1` (CI) every such skip fails the test instead ([`skip`]).
 
 #![allow(dead_code)]
 
@@ -432,12 +433,43 @@ fn next_number() -> usize {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Whether we run as root; says why not when we do not.
+/// The variable that turns a skipped test into a failed one (CI sets it to 1).
+pub const REQUIRE_ENV: &str = "BERTH_REQUIRE_ROOT";
+
+/// A test that cannot run here (not root, a missing program or host feature): with
+/// `BERTH_REQUIRE_ROOT=1` that is a failure, naming the reason, because a test that did not
+/// run must not count as passed; otherwise it prints `skipped: <why>` and the caller returns.
+#[track_caller]
+pub fn skip(why: &str) {
+    if std::env::var_os(REQUIRE_ENV).is_some_and(|v| v == "1") {
+        panic!("this test cannot run here and {REQUIRE_ENV}=1 forbids skipping it: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
+
+/// Runs test `name` of this test binary again, as user nobody (65534:65534), where every
+/// root test must skip: with `BERTH_REQUIRE_ROOT=require` or, for `None`, without it.
+pub fn run_self_unprivileged(name: &str, require: Option<&str>) -> Out {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .uid(65534)
+        .gid(65534)
+        .stdin(Stdio::null());
+    match require {
+        Some(value) => cmd.env(REQUIRE_ENV, value),
+        None => cmd.env_remove(REQUIRE_ENV),
+    };
+    run_piped(&mut cmd, COMMAND_TIMEOUT)
+}
+
+/// Whether we run as root; says why not when we do not (see [`skip`]).
+#[track_caller]
 fn root_or_skip() -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
-    eprintln!("skipped: berth-runtime integration tests need root (CI runs them as root)");
+    skip("berth-runtime integration tests need root (CI runs them as root)");
     false
 }
 
@@ -463,6 +495,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     /// A new environment, or None (after saying why) when the tests cannot run here.
+    #[track_caller]
     pub fn new() -> Option<Self> {
         if !root_or_skip() {
             return None;
@@ -1198,6 +1231,18 @@ pub fn ns_link(path: impl AsRef<Path>) -> String {
         .unwrap_or_else(|e| panic!("readlink {}: {e}", path.as_ref().display()))
         .to_string_lossy()
         .into_owned()
+}
+
+/// The first of `candidates` that differs from the host's `current` value: a test that sets
+/// something inside a container and checks the host kept its own must not depend on what
+/// the host happens to have.
+#[track_caller]
+pub fn other_than<'a>(current: &str, candidates: &[&'a str]) -> &'a str {
+    candidates
+        .iter()
+        .copied()
+        .find(|c| *c != current)
+        .unwrap_or_else(|| panic!("no value other than the host's {current:?} in {candidates:?}"))
 }
 
 /// Reads a file of the host, trimmed.

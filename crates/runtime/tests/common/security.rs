@@ -232,7 +232,9 @@ fn elf64(code: &[u8], machine: u16, base: u64) -> Vec<u8> {
 }
 
 /// Writes a probe program into the rootfs at `name` (mode `mode`, owned by root). Returns
-/// false (after saying why) where there is no probe for this architecture.
+/// false (after saying why, see [`super::skip`]) where there is no probe for this
+/// architecture.
+#[track_caller]
 pub fn install_probe(
     rootfs: &Path,
     name: &str,
@@ -242,7 +244,7 @@ pub fn install_probe(
     report: Report,
 ) -> bool {
     let Some(program) = probe_program(nr, args, report) else {
-        eprintln!("skipped: the probe programs exist for x86_64 only");
+        super::skip("the probe programs exist for x86_64 only");
         return false;
     };
     let path = rootfs.join(name.trim_start_matches('/'));
