@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# demo.sh — build berth-runtime and run a demo container on a busybox root filesystem that
-# this script assembles itself. Shows what the container sees: it is pid 1, has its own
-# hostname, only a loopback interface, its own mounts, and its own cgroup with a memory limit.
-# Needs root (containers are made of namespaces and cgroups).
+# demo.sh — build berth and walk through the seed's workflow with it, on a busybox root
+# filesystem this script assembles from the host's static busybox (no registry, no network):
+#   1. the rootfs as a tarball (what `docker export` writes), imported as an image
+#   2. a container that reports what it sees: pid 1, its own hostname, only loopback, its own
+#      mounts, a 64 MiB memory limit in its own cgroup
+#   3. a container in the background: ps, logs, stop, rm
+#   4. a memory hog under `-m 16m`, killed by the kernel, and berth saying so
+# Everything lives in a temporary --root/--runroot that is removed at the end. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (sudo $0)" >&2; exit 1; }
@@ -10,32 +14,30 @@ if ! [ -x /bin/busybox ]; then
   echo "demo: installing busybox-static" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static >/dev/null
 fi
-cargo build --release -q -p berth-runtime
-rt=$PWD/target/release/berth-runtime
+cargo build --release -q -p berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
-id=berth-demo-$$
-trap '"$rt" --root "$work/state" delete --force "$id" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-scripts/busybox-rootfs.sh "$work/bundle/rootfs"
-"$rt" spec --bundle "$work/bundle"
-# The default config asks for a terminal and runs sh; make it a batch job that reports what
-# it sees, with a 64 MiB memory limit and its own tmpfs on /tmp.
-python3 - "$work/bundle/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-c = json.load(open(path))
-c["process"]["terminal"] = False
-c["process"]["args"] = ["sh", "-c", """
+berth() { "$PWD/target/release/berth" --root "$work/root" --runroot "$work/run" "$@"; }
+trap 'berth rm -af >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+show() { printf '\n$ berth %s\n' "$*"; berth "$@"; }
+
+scripts/busybox-rootfs.sh "$work/rootfs"
+tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
+show import "$work/rootfs.tar" busybox
+show images
+show run --rm --hostname demo -m 64m busybox sh -c '
 echo "hello from a Berth container"
 echo "my pid: $$   hostname: $(hostname)"
-echo "processes I can see:"; ps -o pid,comm | sed 's/^/  /'
-echo "network interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
-echo "my cgroup memory limit: $(( $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) / 1048576 )) MiB"
-echo "mounts:"; awk '{print "  " $2 " (" $3 ")"}' /proc/mounts
-"""]
-c["linux"]["resources"]["memory"] = {"limit": 64 << 20}
-c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]})
-json.dump(c, open(path, "w"), indent=2)
-PY
-echo "host: $(hostname), running berth-runtime run $id ..."
-"$rt" --root "$work/state" run --bundle "$work/bundle" "$id"
-echo "container exited with status $?; nothing is left behind: $(ls "$work/state" | grep -c "$id" || true) state entries"
+echo "processes I can see:"; ps -o pid,comm | sed "s/^/  /"
+echo "network interfaces: $(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\n" " ")"
+echo "my memory limit: $(( $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max) / 1048576 )) MiB"
+echo "mounts:"; awk "{print \"  \" \$2 \" (\" \$3 \")\"}" /proc/mounts'
+show run -d --name ticker busybox sh -c 'for i in 1 2 3; do echo tick $i; sleep 0.2; done; sleep 60'
+sleep 1
+show ps
+show logs ticker
+show stop -t 1 ticker
+show ps -a
+show rm ticker
+set +e
+show run --rm -m 16m busybox sh -c 'echo "filling memory..."; dd if=/dev/zero bs=64M count=1 | cat >/dev/null'
+echo "exit status: $?"

@@ -152,16 +152,16 @@ fn write_limit_v1(dir: &Path, limit: i64) -> Result<()> {
             peak: fsutil::read_u64(dir, "memory.max_usage_in_bytes").unwrap_or(0),
         });
     }
-    if is_errno(&e, libc::EINVAL) && limit > 0 {
-        if let Ok(Some(memsw)) = fsutil::read_u64_opt(dir, MEMSW_LIMIT) {
-            if (limit as u64) > memsw {
-                return Err(Error::MemoryAboveMemsw {
-                    path: dir.to_path_buf(),
-                    limit,
-                    memsw,
-                });
-            }
-        }
+    if is_errno(&e, libc::EINVAL)
+        && limit > 0
+        && let Ok(Some(memsw)) = fsutil::read_u64_opt(dir, MEMSW_LIMIT)
+        && (limit as u64) > memsw
+    {
+        return Err(Error::MemoryAboveMemsw {
+            path: dir.to_path_buf(),
+            limit,
+            memsw,
+        });
     }
     Err(e)
 }

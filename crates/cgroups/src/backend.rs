@@ -60,19 +60,19 @@ pub trait Backend {
     /// cgroup is frozen so nothing forks between listing and signalling,
     /// every pid is signalled, and the previous freezer state is restored.
     fn signal_all(&self, sig: i32) -> Result<()> {
-        if sig == libc::SIGKILL {
-            if let Some(dir) = self.unified_dir() {
-                match crate::fsutil::write_io(&dir.join("cgroup.kill"), "1") {
-                    Ok(()) => return Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(source) => {
-                        return Err(Error::Write {
-                            controller: "cgroup",
-                            path: dir.join("cgroup.kill"),
-                            value: "1".into(),
-                            source,
-                        });
-                    }
+        if sig == libc::SIGKILL
+            && let Some(dir) = self.unified_dir()
+        {
+            match crate::fsutil::write_io(&dir.join("cgroup.kill"), "1") {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(Error::Write {
+                        controller: "cgroup",
+                        path: dir.join("cgroup.kill"),
+                        value: "1".into(),
+                        source,
+                    });
                 }
             }
         }

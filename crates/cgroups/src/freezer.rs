@@ -89,7 +89,7 @@ pub(crate) fn v1_freeze(dir: &Path, timeout: Duration) -> Result<()> {
             });
         }
         round += 1;
-        if round % 50 == 0 {
+        if round.is_multiple_of(50) {
             let _ = fsutil::write("freezer", dir, V1_STATE, "THAWED");
         }
         backoff.sleep();

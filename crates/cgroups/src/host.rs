@@ -104,9 +104,9 @@ pub(crate) fn sysfs_name_to_pagesize(name: &str) -> Option<String> {
         .strip_suffix("kB")?
         .parse()
         .ok()?;
-    Some(if kb % (1024 * 1024) == 0 {
+    Some(if kb.is_multiple_of(1024 * 1024) {
         format!("{}GB", kb / (1024 * 1024))
-    } else if kb % 1024 == 0 {
+    } else if kb.is_multiple_of(1024) {
         format!("{}MB", kb / 1024)
     } else {
         format!("{kb}KB")

@@ -30,8 +30,9 @@ pub struct CgroupMountEntry {
 }
 
 /// Undo the octal escapes the kernel applies to space, tab, newline and
-/// backslash in mountinfo paths.
-pub(crate) fn unescape(s: &str) -> String {
+/// backslash in mountinfo paths. The one unescaper of the workspace: berth-container's
+/// mount listing uses it too.
+pub fn unescape(s: &str) -> String {
     if !s.contains('\\') {
         return s.to_string();
     }

@@ -164,13 +164,13 @@ pub(crate) fn unified_key_shape(k: &str) -> Result<(), &'static str> {
 }
 
 fn limit_like(v: &mut V, field: &str, val: Option<i64>) {
-    if let Some(x) = val {
-        if x < -1 {
-            v.err(
+    if let Some(x) = val
+        && x < -1
+    {
+        v.err(
                 format!("{F}.{field}"),
                 format!("{F}.{field} ({x}) must be -1 (unlimited), 0 (unchanged) or a positive number of bytes"),
             );
-        }
     }
 }
 
@@ -181,13 +181,14 @@ fn memory(v: &mut V, m: &LinuxMemory, mode: Mode) {
     limit_like(v, "memory.reservation", m.reservation());
     limit_like(v, "memory.swap", m.swap());
     let limit = m.limit().unwrap_or(0);
-    if let Some(r) = m.reservation() {
-        if limit > 0 && r > limit {
-            v.err(
-                format!("{F}.memory.reservation"),
-                format!("{F}.memory.reservation ({r}) is greater than memory.limit ({limit})"),
-            );
-        }
+    if let Some(r) = m.reservation()
+        && limit > 0
+        && r > limit
+    {
+        v.err(
+            format!("{F}.memory.reservation"),
+            format!("{F}.memory.reservation ({r}) is greater than memory.limit ({limit})"),
+        );
     }
     if let Some(s) = m.swap() {
         if s > 0 && limit > 0 && s < limit {
@@ -204,13 +205,13 @@ fn memory(v: &mut V, m: &LinuxMemory, mode: Mode) {
             );
         }
     }
-    if let Some(sw) = m.swappiness() {
-        if sw > 100 {
-            v.err(
-                format!("{F}.memory.swappiness"),
-                format!("{F}.memory.swappiness ({sw}) is out of range (0..=100)"),
-            );
-        }
+    if let Some(sw) = m.swappiness()
+        && sw > 100
+    {
+        v.err(
+            format!("{F}.memory.swappiness"),
+            format!("{F}.memory.swappiness ({sw}) is out of range (0..=100)"),
+        );
     }
     if m.kernel().is_some_and(|k| k != 0) {
         v.warnings.push(format!(
@@ -225,32 +226,34 @@ fn memory(v: &mut V, m: &LinuxMemory, mode: Mode) {
 }
 
 fn cpu(v: &mut V, c: &LinuxCpu, host: &HostInfo, mode: Mode) {
-    if let Some(s) = c.shares() {
-        if s != 0 && !(2..=262_144).contains(&s) {
-            v.err(
-                format!("{F}.cpu.shares"),
-                format!("{F}.cpu.shares ({s}) is out of range (2..=262144, or 0 for unchanged)"),
-            );
-        }
+    if let Some(s) = c.shares()
+        && s != 0
+        && !(2..=262_144).contains(&s)
+    {
+        v.err(
+            format!("{F}.cpu.shares"),
+            format!("{F}.cpu.shares ({s}) is out of range (2..=262144, or 0 for unchanged)"),
+        );
     }
     let quota = c.quota().unwrap_or(0);
-    if let Some(q) = c.quota() {
-        if q < -1 || (q > 0 && q < 1000) || q > MAX_CFS_QUOTA {
-            v.err(
+    if let Some(q) = c.quota()
+        && (q < -1 || (q > 0 && q < 1000) || q > MAX_CFS_QUOTA)
+    {
+        v.err(
                 format!("{F}.cpu.quota"),
                 format!(
                     "{F}.cpu.quota ({q}) must be -1 (unlimited), 0 (unchanged) or 1000..={MAX_CFS_QUOTA} microseconds"
                 ),
             );
-        }
     }
-    if let Some(p) = c.period() {
-        if p != 0 && !(1000..=1_000_000).contains(&p) {
-            v.err(
+    if let Some(p) = c.period()
+        && p != 0
+        && !(1000..=1_000_000).contains(&p)
+    {
+        v.err(
                 format!("{F}.cpu.period"),
                 format!("{F}.cpu.period ({p}) is out of range (1000..=1000000 microseconds, or 0 for unchanged)"),
             );
-        }
     }
     if let Some(b) = c.burst() {
         if b > 0 && quota > 0 && b > quota as u64 {
@@ -277,24 +280,25 @@ fn cpu(v: &mut V, c: &LinuxCpu, host: &HostInfo, mode: Mode) {
                 format!("{F}.cpu.realtimeRuntime ({r}) must be -1, 0 or positive"),
             );
         }
-        if let Some(p) = c.realtime_period() {
-            if r > 0 && p > 0 && r as u64 > p {
-                v.err(
-                    format!("{F}.cpu.realtimeRuntime"),
-                    format!(
-                        "{F}.cpu.realtimeRuntime ({r}) is greater than cpu.realtimePeriod ({p})"
-                    ),
-                );
-            }
-        }
-    }
-    if let Some(i) = c.idle() {
-        if i != 0 && i != 1 {
+        if let Some(p) = c.realtime_period()
+            && r > 0
+            && p > 0
+            && r as u64 > p
+        {
             v.err(
-                format!("{F}.cpu.idle"),
-                format!("{F}.cpu.idle ({i}) must be 0 or 1"),
+                format!("{F}.cpu.realtimeRuntime"),
+                format!("{F}.cpu.realtimeRuntime ({r}) is greater than cpu.realtimePeriod ({p})"),
             );
         }
+    }
+    if let Some(i) = c.idle()
+        && i != 0
+        && i != 1
+    {
+        v.err(
+            format!("{F}.cpu.idle"),
+            format!("{F}.cpu.idle ({i}) must be 0 or 1"),
+        );
     }
     for (name, val, online, what) in [
         ("cpus", c.cpus(), &host.online_cpus, "CPUs"),
@@ -309,13 +313,13 @@ fn cpu(v: &mut V, c: &LinuxCpu, host: &HostInfo, mode: Mode) {
                 format!("{F}.cpu.{name} ({s:?}) is not a valid list: {why}"),
             ),
             Ok(list) => {
-                if let Some(online) = online {
-                    if let Some(missing) = list.not_in(online) {
-                        v.err(
+                if let Some(online) = online
+                    && let Some(missing) = list.not_in(online)
+                {
+                    v.err(
                             format!("{F}.cpu.{name}"),
                             format!("{F}.cpu.{name} ({s}) includes {what} not online on this host ({missing}; online: {online})"),
                         );
-                    }
                 }
             }
         }
@@ -332,13 +336,14 @@ fn dev_num(v: &mut V, field: String, n: i64, max: i64) {
 }
 
 fn weight(v: &mut V, field: String, w: Option<u16>) {
-    if let Some(w) = w {
-        if w != 0 && !(10..=1000).contains(&w) {
-            v.err(
-                field.clone(),
-                format!("{field} ({w}) is out of range (10..=1000, or 0 for unchanged)"),
-            );
-        }
+    if let Some(w) = w
+        && w != 0
+        && !(10..=1000).contains(&w)
+    {
+        v.err(
+            field.clone(),
+            format!("{field} ({w}) is out of range (10..=1000, or 0 for unchanged)"),
+        );
     }
 }
 

@@ -46,6 +46,11 @@ pub fn plan_cgroup(plan: &Plan) -> Result<CgroupPlan> {
 }
 
 impl CgroupPlan {
+    /// The handle as state.json records it, before the cgroup exists.
+    pub fn to_record(&self) -> serde_json::Value {
+        serde_json::to_value(&self.cgroup).expect("cgroup serializes")
+    }
+
     /// Makes the cgroup and applies the resources.
     pub fn create(self) -> Result<ContainerCgroup> {
         self.cgroup.create(&self.plan)?;

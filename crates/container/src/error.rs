@@ -76,8 +76,15 @@ pub enum Error {
     #[error("{0}")]
     Cgroup(#[from] berth_cgroups::Error),
 
+    /// `linux.seccomp` cannot be compiled: the configuration is at fault (its wording is
+    /// that of [`Error::Invalid`] for the field).
+    #[error("invalid configuration: linux.seccomp: {0}")]
+    SeccompProfile(#[source] berth_seccomp::CompileError),
+
+    /// The seccomp notify fd could not be handed to the agent at `listenerPath`: the host
+    /// or the agent is at fault, not the configuration.
     #[error("seccomp: {0}")]
-    Seccomp(String),
+    SeccompNotify(#[source] berth_seccomp::NotifyError),
 
     /// The container needs the runtime to run from a sealed copy of itself first (see
     /// [`crate::sealed`]); the command line re-executes and tries again.

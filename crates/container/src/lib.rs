@@ -7,12 +7,13 @@
 pub mod error;
 pub mod spec;
 pub(crate) mod sys;
-pub use sys::standard_process_prologue;
+pub use sys::{command_line, standard_process_prologue};
 
 pub use error::{Error, Result};
 pub mod cgroup;
 pub mod hooks;
 pub mod init;
+pub(crate) mod kill_point;
 pub mod lsm;
 pub mod ops;
 pub mod sealed;

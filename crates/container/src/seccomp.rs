@@ -27,7 +27,7 @@ pub fn compile(plan: &Plan, state_root: &Path) -> Result<Option<Program>> {
     }
     let program = Cache::new(dir)
         .load_or_compile(profile, native_arch())
-        .map_err(|e| Error::invalid("linux.seccomp", e.to_string()))?;
+        .map_err(Error::SeccompProfile)?;
     if program.needs_listener() && profile.listener_path().is_none() {
         return Err(Error::invalid(
             "linux.seccomp.listenerPath",
@@ -69,12 +69,7 @@ pub fn send_listener_to(
         profile.listener_metadata().as_deref(),
         state,
     );
-    send_listener_fd(path, fd.as_fd(), &message).map_err(|e| {
-        Error::sys(
-            format!("send the seccomp notify fd to {}", path.display()),
-            std::io::Error::other(e),
-        )
-    })
+    send_listener_fd(path, fd.as_fd(), &message).map_err(Error::SeccompNotify)
 }
 
 /// [`send_listener_to`] for the init of a planned container.

@@ -132,13 +132,16 @@ pub fn spawn_init(
     };
     let mut cgroupns_at_clone = cgroupns_flag != 0;
     let mut cloned_into = into.is_some();
-    let forked = match sys::clone3(flags | cgroupns_flag, into) {
+    // SAFETY: create runs single-threaded; the child side runs the init, which ends in
+    // exec or exit_now and never returns here.
+    let forked = match unsafe { sys::clone3(flags | cgroupns_flag, into) } {
         Ok(f) => f,
         // CLONE_INTO_CGROUP may be refused (e.g. an older kernel); attach afterwards.
         Err(e) if into.is_some() && e.raw_os_error() == Some(libc::EINVAL) => {
             cgroupns_at_clone = false;
             cloned_into = false;
-            sys::clone3(flags, None).map_err(|e| Error::sys("clone3", e))?
+            // SAFETY: as for the first attempt.
+            unsafe { sys::clone3(flags, None) }.map_err(|e| Error::sys("clone3", e))?
         }
         Err(e) => {
             restore.leave()?;
@@ -294,7 +297,9 @@ impl ParentNamespaces {
                 sys::set_namespace(fd.as_fd(), kind.clone_flag())
                     .map_err(|e| Error::path("join namespace", path, e))?;
             } else {
-                sys::unshare(kind.clone_flag())
+                // SAFETY: single-threaded; a new time namespace applies only to the
+                // children forked next, and the runtime leaves it right after the fork.
+                unsafe { sys::unshare(kind.clone_flag()) }
                     .map_err(|e| Error::sys("unshare time namespace", e))?;
                 if let Some(offsets) = plan.time_offsets {
                     write_time_offsets(&offsets)?;

@@ -23,6 +23,8 @@ use crate::spec::validate_id;
 pub const STATE_FILE: &str = "state.json";
 /// The unix socket the init of a created container listens on until `start`.
 pub const START_SOCKET: &str = "start.sock";
+/// What a create has made before its record exists (see [`Pending`]).
+pub(crate) const PENDING_FILE: &str = "creating.json";
 /// The runtime-spec version we implement.
 pub const OCI_VERSION: &str = "1.2.1";
 
@@ -73,6 +75,19 @@ pub struct Record {
     /// Written while `create` is still setting the container up.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+}
+
+/// What a create is about to make, written before it makes it: if the create dies (SIGKILL,
+/// a crash) before state.json exists, `delete` reads this to remove the cgroup, the
+/// processes in it and the host mounts. A part-written file means nothing was made yet
+/// (the cgroup comes after the write).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Pending {
+    pub cgroup: serde_json::Value,
+    /// The rootfs of a container without a mount namespace: its mounts are on the host.
+    #[serde(default)]
+    pub host_mounts: Option<PathBuf>,
 }
 
 /// The state root (`--root`, default /run/berth).
@@ -237,6 +252,20 @@ impl ContainerDir {
     pub fn save(&self, record: &Record) -> Result<()> {
         let data = serde_json::to_vec(record).map_err(|e| Error::sys("serialize state", e))?;
         write_atomically(&self.path.join(STATE_FILE), &data, 0o600)
+    }
+
+    /// Records what the create is about to make. A plain write: no rename is needed, as
+    /// nothing exists yet that a part-written file would fail to name.
+    pub(crate) fn save_pending(&self, pending: &Pending) -> Result<()> {
+        let path = self.path.join(PENDING_FILE);
+        let data = serde_json::to_vec(pending).map_err(|e| Error::sys("serialize state", e))?;
+        fs::write(&path, data).map_err(|e| Error::path("write", &path, e))
+    }
+
+    /// What a create that died before writing the record had begun to make.
+    pub(crate) fn load_pending(&self) -> Option<Pending> {
+        let data = fs::read(self.path.join(PENDING_FILE)).ok()?;
+        serde_json::from_slice(&data).ok()
     }
 
     /// Removes the directory and everything in it.

@@ -54,9 +54,15 @@ pub enum Forked {
 /// `flags` are namespace flags (CLONE_NEW*) and CLONE_PARENT; `cgroup` places the child in a
 /// cgroup v2 directory atomically (CLONE_INTO_CGROUP).
 ///
-/// The runtime is single-threaded by construction (no thread is ever spawned before the
-/// container's init is forked), so the child may keep running ordinary Rust code.
-pub fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
+/// # Safety
+/// A fork of the whole process. The caller must be single-threaded (the runtime is by
+/// construction: no thread is spawned before the container's init is forked), so that the
+/// child, which goes on running ordinary Rust code on a copy of the caller's memory, finds
+/// no lock held by a thread that did not come along. On the [`Forked::Child`] side the
+/// caller must never return into the parent's code: the child ends in exec or
+/// [`exit_now`], so that no destructor of the parent's objects (guards that kill or remove
+/// things) runs twice.
+pub unsafe fn clone3(flags: u64, cgroup: Option<BorrowedFd<'_>>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -152,7 +158,13 @@ pub fn mount_setattr(
 }
 
 /// close_range(2): with `cloexec`, marks the range close-on-exec instead of closing it.
-pub fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
+///
+/// # Safety
+/// It acts on every descriptor of the process in the range, owned or not. Without
+/// `cloexec`, no live object may still use one of them (an `OwnedFd` would close a number
+/// that is reused); with it, nothing may rely on one of them surviving the next exec. Used
+/// right before the exec of a container's process, when no such object is left.
+pub unsafe fn close_range(first: u32, last: u32, cloexec: bool) -> io::Result<()> {
     let flags = if cloexec {
         libc::CLOSE_RANGE_CLOEXEC
     } else {
@@ -222,6 +234,37 @@ pub fn restore_signal_mask(mask: &SignalMask) -> io::Result<()> {
     // SAFETY: `mask.0` is a sigset_t filled in by the kernel.
     let ret = unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
     check_int(ret).map(drop)
+}
+
+/// The command line a C `main` was given, as strings (an argument that is not UTF-8 is
+/// converted lossily; `std::env::args` would panic on it). A binary with its own C `main`
+/// reads its arguments from there: `std::env::args` depends on glibc passing them to
+/// initializers of dynamically linked code, which a static build does not get.
+///
+/// # Safety
+/// `argv` must point to `argc` valid pointers to NUL-terminated strings that live for the
+/// whole call, as the C runtime passes them to `main`.
+pub unsafe fn command_line(
+    argc: std::ffi::c_int,
+    argv: *const *const std::ffi::c_char,
+) -> Vec<String> {
+    let count = usize::try_from(argc).unwrap_or(0);
+    if argv.is_null() {
+        return Vec::new();
+    }
+    (0..count)
+        .map(|i| {
+            // SAFETY: i < argc, and the caller guarantees argc valid pointers at argv.
+            let arg = unsafe { *argv.add(i) };
+            if arg.is_null() {
+                return String::new();
+            }
+            // SAFETY: a non-null pointer from argv is a NUL-terminated string (caller).
+            unsafe { std::ffi::CStr::from_ptr(arg) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 /// What Rust's own `fn main` start-up does that a runtime needs, for a binary that skips
@@ -470,7 +513,14 @@ pub fn set_namespace(fd: BorrowedFd<'_>, flag: u64) -> io::Result<()> {
 }
 
 /// unshare(2) with raw CLONE_NEW* flags.
-pub fn unshare(flags: u64) -> io::Result<()> {
+///
+/// # Safety
+/// It moves the calling thread (and, for a new pid or time namespace, its future children)
+/// into new namespaces. The caller must be single-threaded: a new user namespace needs it,
+/// and with other threads the process would live in two sets of namespaces at once. What
+/// the caller holds that means something only in the old namespaces (paths under /proc,
+/// ids, mounts it resolved) must not be used as if it were in the new ones.
+pub unsafe fn unshare(flags: u64) -> io::Result<()> {
     if flags == 0 {
         return Ok(());
     }
@@ -489,7 +539,12 @@ pub fn exit_now(code: i32) -> ! {
 /// Closes every fd from `first` up, except those in `keep`. The init calls this first thing
 /// so that no descriptor of the runtime (the state dir lock, a cgroup directory, ...) stays
 /// open in the container, not even during setup.
-pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
+///
+/// # Safety
+/// As for [`close_range`] without `cloexec`: the objects of the forked runtime that own
+/// the closed descriptors (the state-dir lock, cgroup fds) must never be used or dropped
+/// afterwards, which holds in a forked child that ends in exec or [`exit_now`].
+pub unsafe fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter_map(|&fd| u32::try_from(fd).ok())
@@ -500,11 +555,13 @@ pub fn close_fds_except(first: u32, keep: &[RawFd]) -> io::Result<()> {
     let mut start = first;
     for fd in keep {
         if fd > start {
-            close_range(start, fd - 1, false)?;
+            // SAFETY: the caller's contract covers every descriptor outside `keep`.
+            unsafe { close_range(start, fd - 1, false) }?;
         }
         start = fd + 1;
     }
-    close_range(start, u32::MAX, false)
+    // SAFETY: as above.
+    unsafe { close_range(start, u32::MAX, false) }
 }
 
 /// A signalfd for every signal (they must be blocked already), non-blocking, close-on-exec.

@@ -24,30 +24,31 @@ use clap::Parser;
 // SAFETY: the one definition of the C symbol `main` in this binary.
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     berth_container::standard_process_prologue();
-    run()
+    // SAFETY: argc and argv are what the C runtime passed to `main`.
+    let args = unsafe { berth_container::command_line(argc, argv) };
+    run(args)
 }
 
 // Unreachable in the unit-test build (libtest's `main` runs there); kept as its root so the
 // command code is still linted as used.
 #[cfg_attr(test, allow(dead_code))]
-fn run() -> ! {
-    let args = cli::normalize_args(std::env::args());
+fn run(args: Vec<String>) -> ! {
+    // `--version` alone, the probe every client makes, is answered before clap builds its
+    // command tree: that is most of the command's time and of the pages it touches.
+    if let [_, flag] = args.as_slice()
+        && matches!(flag.as_str(), "--version" | "-version" | "-v")
+    {
+        print_version();
+    }
+    let args = cli::normalize_args(args);
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
     if cli.version {
-        println!(
-            "berth-runtime version {}\nspec: {}",
-            env!("CARGO_PKG_VERSION"),
-            berth_container::state::OCI_VERSION
-        );
-        std::process::exit(0);
+        print_version();
     }
     logging::init(cli.log.as_deref(), cli.log_format, cli.debug);
     let code = match commands::dispatch(&cli) {
@@ -71,4 +72,13 @@ fn run() -> ! {
         }
     };
     std::process::exit(code);
+}
+
+fn print_version() -> ! {
+    println!(
+        "berth-runtime version {}\nspec: {}",
+        env!("CARGO_PKG_VERSION"),
+        berth_container::state::OCI_VERSION
+    );
+    std::process::exit(0);
 }

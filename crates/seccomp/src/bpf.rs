@@ -309,7 +309,7 @@ pub fn to_bytes(prog: &[SockFilter]) -> Vec<u8> {
 
 /// The inverse of [`to_bytes`]; `None` if the length is not a multiple of 8.
 pub fn from_bytes(b: &[u8]) -> Option<Vec<SockFilter>> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return None;
     }
     Some(

@@ -214,7 +214,7 @@ pub(crate) fn decode(b: &[u8], key: &[u8; 32], arch: Arch) -> Result<Program, St
         return Err("key mismatch".into());
     }
     let body = &b[HEADER_LEN..];
-    if body.len() % 8 != 0 || body.len() / 8 != n {
+    if !body.len().is_multiple_of(8) || body.len() / 8 != n {
         return Err(format!(
             "body length {} does not hold {n} instructions",
             body.len()

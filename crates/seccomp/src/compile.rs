@@ -399,10 +399,10 @@ impl Gen {
         let mut next = Some(lo);
         for (&nr, d) in map.range(lo..=hi) {
             let o = self.outcome(d, wide);
-            if let Some(n) = next {
-                if nr > n {
-                    push(n, default);
-                }
+            if let Some(n) = next
+                && nr > n
+            {
+                push(n, default);
             }
             push(nr, o);
             next = nr.checked_add(1).filter(|&n| n <= hi);

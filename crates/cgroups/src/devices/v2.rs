@@ -72,19 +72,19 @@ pub fn apply(dir: &Path, state: &DeviceState) -> Result<()> {
         return sys::prog_attach(cg.as_fd(), prog.as_fd(), flags, None)
             .map_err(|e| bpf_err("BPF_PROG_ATTACH", dir, e));
     }
-    if let [only] = old_ids[..] {
-        if let Ok(old) = sys::prog_get_fd_by_id(only) {
-            match sys::prog_attach(
-                cg.as_fd(),
-                prog.as_fd(),
-                sys::BPF_F_ALLOW_MULTI,
-                Some(old.as_fd()),
-            ) {
-                Ok(()) => return Ok(()),
-                // Kernels before 5.6 lack BPF_F_REPLACE; fall through.
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
-                Err(e) => return Err(bpf_err("BPF_PROG_ATTACH", dir, e)),
-            }
+    if let [only] = old_ids[..]
+        && let Ok(old) = sys::prog_get_fd_by_id(only)
+    {
+        match sys::prog_attach(
+            cg.as_fd(),
+            prog.as_fd(),
+            sys::BPF_F_ALLOW_MULTI,
+            Some(old.as_fd()),
+        ) {
+            Ok(()) => return Ok(()),
+            // Kernels before 5.6 lack BPF_F_REPLACE; fall through.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(bpf_err("BPF_PROG_ATTACH", dir, e)),
         }
     }
     sys::prog_attach(cg.as_fd(), prog.as_fd(), sys::BPF_F_ALLOW_MULTI, None)

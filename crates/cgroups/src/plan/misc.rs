@@ -54,22 +54,22 @@ pub(super) fn hugetlb(b: &mut Builder<'_>, limits: &[LinuxHugepageLimit]) {
 }
 
 pub(super) fn network(b: &mut Builder<'_>, n: &LinuxNetwork) {
-    if let Some(id) = n.class_id().filter(|&c| c != 0) {
-        if let Some(v) = b.need(Controller::NetCls, "linux.resources.network.classID") {
-            b.write(v, Controller::NetCls, "net_cls.classid", id.to_string());
-        }
+    if let Some(id) = n.class_id().filter(|&c| c != 0)
+        && let Some(v) = b.need(Controller::NetCls, "linux.resources.network.classID")
+    {
+        b.write(v, Controller::NetCls, "net_cls.classid", id.to_string());
     }
     let prios = n.priorities().as_deref().unwrap_or(&[]);
-    if !prios.is_empty() {
-        if let Some(v) = b.need(Controller::NetPrio, "linux.resources.network.priorities") {
-            for p in prios {
-                b.write(
-                    v,
-                    Controller::NetPrio,
-                    "net_prio.ifpriomap",
-                    format!("{} {}", p.name(), p.priority()),
-                );
-            }
+    if !prios.is_empty()
+        && let Some(v) = b.need(Controller::NetPrio, "linux.resources.network.priorities")
+    {
+        for p in prios {
+            b.write(
+                v,
+                Controller::NetPrio,
+                "net_prio.ifpriomap",
+                format!("{} {}", p.name(), p.priority()),
+            );
         }
     }
 }

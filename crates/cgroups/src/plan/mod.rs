@@ -401,10 +401,10 @@ pub fn build(
                 .map(str::to_string),
             _ => None,
         };
-        if let Some(n) = name {
-            if !v2_controllers.contains(&n) {
-                v2_controllers.push(n);
-            }
+        if let Some(n) = name
+            && !v2_controllers.contains(&n)
+        {
+            v2_controllers.push(n);
         }
     }
     Ok(Plan {
@@ -437,14 +437,14 @@ fn devices_step(bld: &mut Builder<'_>, res: &LinuxResources, opts: PlanOptions) 
         return;
     };
     // validate() already reported bad rules; nothing to add on failure.
-    if let Ok(rules) = devices::container_rules(spec) {
-        if let Ok(state) = DeviceState::from_rules(&rules) {
-            bld.ops.push(Op::Devices {
-                version,
-                state,
-                rules,
-            });
-        }
+    if let Ok(rules) = devices::container_rules(spec)
+        && let Ok(state) = DeviceState::from_rules(&rules)
+    {
+        bld.ops.push(Op::Devices {
+            version,
+            state,
+            rules,
+        });
     }
 }
 

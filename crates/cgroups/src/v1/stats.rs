@@ -15,13 +15,13 @@ pub(super) fn collect(cg: &V1Cgroup, s: &mut Stats) -> Result<()> {
     if let Some(d) = cg.dir(Controller::Cpuacct) {
         cpuacct(d, s)?;
     }
-    if let Some(d) = cg.dir(Controller::Cpu) {
-        if let Some(text) = fsutil::read_opt(d, "cpu.stat")? {
-            let m = parse_flat_keyed(&text);
-            s.cpu.throttling.periods = m.get("nr_periods").copied().unwrap_or(0);
-            s.cpu.throttling.throttled_periods = m.get("nr_throttled").copied().unwrap_or(0);
-            s.cpu.throttling.throttled_time = m.get("throttled_time").copied().unwrap_or(0);
-        }
+    if let Some(d) = cg.dir(Controller::Cpu)
+        && let Some(text) = fsutil::read_opt(d, "cpu.stat")?
+    {
+        let m = parse_flat_keyed(&text);
+        s.cpu.throttling.periods = m.get("nr_periods").copied().unwrap_or(0);
+        s.cpu.throttling.throttled_periods = m.get("nr_throttled").copied().unwrap_or(0);
+        s.cpu.throttling.throttled_time = m.get("throttled_time").copied().unwrap_or(0);
     }
     if let Some(d) = cg.dir(Controller::Memory) {
         memory(d, s)?;

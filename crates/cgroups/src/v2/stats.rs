@@ -19,17 +19,17 @@ pub(crate) fn collect(
     let d = cg.dir.as_path();
     // cpu.stat's usage lines exist without the cpu controller (the
     // throttling lines need it).
-    if bound(Controller::Cpu) || cg.delegate_all {
-        if let Some(t) = fsutil::read_opt(d, "cpu.stat")? {
-            let m = parse_flat_keyed(&t);
-            let us = |k: &str| m.get(k).copied().unwrap_or(0).saturating_mul(1000);
-            s.cpu.usage.total = us("usage_usec");
-            s.cpu.usage.user = us("user_usec");
-            s.cpu.usage.kernel = us("system_usec");
-            s.cpu.throttling.periods = m.get("nr_periods").copied().unwrap_or(0);
-            s.cpu.throttling.throttled_periods = m.get("nr_throttled").copied().unwrap_or(0);
-            s.cpu.throttling.throttled_time = us("throttled_usec");
-        }
+    if (bound(Controller::Cpu) || cg.delegate_all)
+        && let Some(t) = fsutil::read_opt(d, "cpu.stat")?
+    {
+        let m = parse_flat_keyed(&t);
+        let us = |k: &str| m.get(k).copied().unwrap_or(0).saturating_mul(1000);
+        s.cpu.usage.total = us("usage_usec");
+        s.cpu.usage.user = us("user_usec");
+        s.cpu.usage.kernel = us("system_usec");
+        s.cpu.throttling.periods = m.get("nr_periods").copied().unwrap_or(0);
+        s.cpu.throttling.throttled_periods = m.get("nr_throttled").copied().unwrap_or(0);
+        s.cpu.throttling.throttled_time = us("throttled_usec");
     }
     if bound(Controller::Memory) {
         memory(d, s)?;
@@ -37,12 +37,12 @@ pub(crate) fn collect(
     if bound(Controller::Pids) && fsutil::read_opt(d, "pids.current")?.is_some() {
         crate::stats::read_pids(d, s)?;
     }
-    if bound(Controller::Blkio) {
-        if let Some(t) = fsutil::read_opt(d, "io.stat")? {
-            let b = parse_io_stat(&t);
-            s.blkio.io_service_bytes_recursive = b.io_service_bytes_recursive;
-            s.blkio.io_serviced_recursive = b.io_serviced_recursive;
-        }
+    if bound(Controller::Blkio)
+        && let Some(t) = fsutil::read_opt(d, "io.stat")?
+    {
+        let b = parse_io_stat(&t);
+        s.blkio.io_service_bytes_recursive = b.io_service_bytes_recursive;
+        s.blkio.io_serviced_recursive = b.io_serviced_recursive;
     }
     if bound(Controller::Hugetlb) {
         for size in host::hugepage_sizes()? {

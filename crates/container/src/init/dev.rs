@@ -34,19 +34,15 @@ fn create_device(
     if bind_instead && device.kind != DeviceKind::Fifo {
         let host = Path::new("/").join(&device.path);
         let target = touch_in_root(root, &device.path)?;
-        return sys::mount(
-            Some(&std::ffi::CString::new(host.as_os_str().as_encoded_bytes()).expect("no NUL")),
-            &fd_path(&target),
-            None,
-            libc::MS_BIND,
-            None,
-        );
+        let host = std::ffi::CString::new(host.as_os_str().as_encoded_bytes())
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        return sys::mount(Some(&host), &fd_path(&target), None, libc::MS_BIND, None);
     }
     let parent = device.path.parent().unwrap_or(Path::new(""));
     let name = device
         .path
         .file_name()
-        .expect("device paths have a file name");
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
     let dir = reopen_dir(&mkdir_all_in_root(root, parent)?)?;
     let file_type = match device.kind {
         DeviceKind::Char => FileType::CharacterDevice,

@@ -56,7 +56,9 @@ fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     if let Some(root) = &ctx.chroot {
         keep.push(root.as_raw_fd());
     }
-    sys::close_fds_except(3 + ctx.preserve_fds, &keep)
+    // SAFETY: the exec child never returns into the runtime's code (it execs or exits), so
+    // nothing uses or drops what owned the closed descriptors.
+    unsafe { sys::close_fds_except(3 + ctx.preserve_fds, &keep) }
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))?;
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
         .map_err(|e| InitError::sys("PR_SET_DUMPABLE", e.into()))?;

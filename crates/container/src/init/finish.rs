@@ -115,7 +115,9 @@ impl Finish<'_> {
         let trampoline = super::trampoline::sealed_memfd()
             .map_err(|e| InitError::sys("prepare the exec trampoline", e))?;
         // Whatever the runtime still had open is closed by the exec; preserved fds stay.
-        sys::close_range(3 + self.preserve_fds, u32::MAX, true)
+        // SAFETY: close-on-exec only; the fds the init still uses until its exec (the
+        // trampoline, the sync socket) are needed up to the exec and not after it.
+        unsafe { sys::close_range(3 + self.preserve_fds, u32::MAX, true) }
             .map_err(|e| InitError::sys("close_range", e))?;
         if timing == SeccompTiming::BeforeIdentity {
             install_seccomp(self, sync)?;
@@ -128,8 +130,8 @@ impl Finish<'_> {
         }
         let prepared = Prepared {
             program: process::find_executable(process)?,
-            argv: process::exec_arguments(process),
-            envp: process::exec_environment(process),
+            argv: process::exec_arguments(process)?,
+            envp: process::exec_environment(process)?,
             timing,
             trampoline,
         };

@@ -30,6 +30,13 @@ use crate::state::Status;
 use crate::sync::{Message, SyncSocket};
 use crate::sys;
 
+/// A kernel string from plan data. The planner refuses NUL bytes in every field that becomes
+/// one, so this fails only on a planner bug; it fails as an error, named, and never as an
+/// abort of the forked child (panic=abort would end it without a word).
+pub(crate) fn c_string(what: &str, bytes: impl Into<Vec<u8>>) -> Result<CString, InitError> {
+    CString::new(bytes).map_err(|_| InitError::Process(format!("{what} contains a NUL byte")))
+}
+
 pub use console::set_window_size;
 pub use exec::{ExecContext, exec_child_main};
 pub use procfs::ProcHandle;
@@ -283,7 +290,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         .map_err(|e| InitError::sys(format!("sysctl {}={}", sysctl.key, sysctl.value), e))?;
     }
     if !ctx.no_new_keyring {
-        let name = CString::new(format!("_ses.{}", plan.id)).expect("ids have no NUL");
+        let name = c_string("the container id", format!("_ses.{}", plan.id))?;
         // Kernels or seccomp policies without keyrings: runc also carries on.
         if let Err(e) = sys::join_session_keyring(&name)
             && !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
@@ -349,13 +356,17 @@ fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), I
     if let StartSignal::Socket(socket) = &ctx.start {
         keep.push(socket.as_raw_fd());
     }
-    sys::close_fds_except(3 + ctx.preserve_fds, &keep)
+    // SAFETY: the init never returns into the runtime's code (it execs or exits), so nothing
+    // uses or drops what owned the closed descriptors.
+    unsafe { sys::close_fds_except(3 + ctx.preserve_fds, &keep) }
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))
 }
 
 fn unshare_cgroupns(plan: &Plan) -> Result<(), InitError> {
     if plan.namespaces.is_new(NamespaceKind::Cgroup) {
-        sys::unshare(NamespaceKind::Cgroup.clone_flag())
+        // SAFETY: the init is single-threaded, and in its cgroups already (the namespace's
+        // root is where it is now).
+        unsafe { sys::unshare(NamespaceKind::Cgroup.clone_flag()) }
             .map_err(|e| InitError::sys("unshare cgroup namespace", e))?;
     }
     Ok(())
@@ -404,7 +415,8 @@ fn enter_namespaces_staged(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(
         !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
     })?;
     if plan.namespaces.is_new(NamespaceKind::User) {
-        sys::unshare(NamespaceKind::User.clone_flag())
+        // SAFETY: the staging child is single-threaded; its id maps are written next.
+        unsafe { sys::unshare(NamespaceKind::User.clone_flag()) }
             .map_err(|e| InitError::sys("unshare user namespace", e))?;
         sync.send(&Message::NeedIdMaps)?;
         sync.expect(Message::Continue)?;
@@ -415,12 +427,16 @@ fn enter_namespaces_staged(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(
             | NamespaceKind::Pid.clone_flag()
             | NamespaceKind::Cgroup.clone_flag()
             | NamespaceKind::Time.clone_flag());
-    sys::unshare(flags).map_err(|e| InitError::sys("unshare namespaces", e))?;
+    // SAFETY: the staging child is single-threaded and resolves nothing before the fork.
+    unsafe { sys::unshare(flags) }.map_err(|e| InitError::sys("unshare namespaces", e))?;
     if plan.namespaces.is_new(NamespaceKind::Pid) {
-        match sys::clone3(
-            libc::CLONE_PARENT as u64 | NamespaceKind::Pid.clone_flag(),
-            None,
-        )
+        // SAFETY: single-threaded; the child side becomes the init and never returns here.
+        match unsafe {
+            sys::clone3(
+                libc::CLONE_PARENT as u64 | NamespaceKind::Pid.clone_flag(),
+                None,
+            )
+        }
         .map_err(|e| InitError::sys("clone the init into its pid namespace", e))?
         {
             sys::Forked::Child => {}

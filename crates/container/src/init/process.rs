@@ -119,7 +119,7 @@ pub fn find_executable(process: &ProcessPlan) -> Result<CString> {
             }
             _ => not_found(os_text(&e)),
         })?;
-        return Ok(CString::new(name.as_bytes()).expect("checked for NUL"));
+        return super::c_string("process.args[0]", name.as_bytes());
     }
     let path_var = process
         .env
@@ -130,7 +130,7 @@ pub fn find_executable(process: &ProcessPlan) -> Result<CString> {
         let dir = if dir.is_empty() { "." } else { dir };
         let candidate = PathBuf::from(dir).join(name);
         if check_executable(&candidate).is_ok() {
-            return Ok(CString::new(candidate.as_os_str().as_bytes()).expect("no NUL"));
+            return super::c_string("process.args[0]", candidate.as_os_str().as_bytes());
         }
     }
     Err(not_found("executable file not found in $PATH".into()))
@@ -149,17 +149,20 @@ fn check_executable(path: &Path) -> std::io::Result<()> {
 
 /// The environment for exec: the configured one, plus HOME from the container's
 /// /etc/passwd (or `/`) when it is missing, as runc does.
-pub fn exec_environment(process: &ProcessPlan) -> Vec<CString> {
-    let mut env: Vec<CString> = process
+pub fn exec_environment(process: &ProcessPlan) -> Result<Vec<CString>> {
+    let mut env = process
         .env
         .iter()
-        .map(|v| CString::new(v.as_bytes()).expect("checked for NUL"))
-        .collect();
+        .map(|v| super::c_string("process.env", v.as_bytes()))
+        .collect::<Result<Vec<CString>>>()?;
     if !process.env.iter().any(|v| v.starts_with("HOME=")) {
         let home = home_of(process.uid).unwrap_or_else(|| "/".into());
-        env.push(CString::new(format!("HOME={home}")).expect("no NUL"));
+        env.push(super::c_string(
+            "HOME from /etc/passwd",
+            format!("HOME={home}"),
+        )?);
     }
-    env
+    Ok(env)
 }
 
 fn home_of(uid: u32) -> Option<String> {
@@ -173,10 +176,10 @@ fn home_of(uid: u32) -> Option<String> {
 }
 
 /// The argument vector for exec.
-pub fn exec_arguments(process: &ProcessPlan) -> Vec<CString> {
+pub fn exec_arguments(process: &ProcessPlan) -> Result<Vec<CString>> {
     process
         .args
         .iter()
-        .map(|a| CString::new(a.as_bytes()).expect("checked for NUL"))
+        .map(|a| super::c_string("process.args", a.as_bytes()))
         .collect()
 }

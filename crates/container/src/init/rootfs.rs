@@ -23,8 +23,8 @@ use crate::sys;
 
 type Result<T> = std::result::Result<T, InitError>;
 
-fn cstr(path: &Path) -> CString {
-    CString::new(path.as_os_str().as_bytes()).expect("paths from the plan have no NUL")
+fn cstr(path: &Path) -> Result<CString> {
+    super::c_string(&path.display().to_string(), path.as_os_str().as_bytes())
 }
 
 /// Sets the propagation of `/` and binds the rootfs onto itself so it is a mount point
@@ -49,7 +49,7 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
     };
     sys::mount(None, c"/", None, initial, None)
         .map_err(|e| InitError::sys("make / private or slave", e))?;
-    let rootfs = cstr(&plan.rootfs);
+    let rootfs = cstr(&plan.rootfs)?;
     sys::mount(
         Some(&rootfs),
         &rootfs,
@@ -67,7 +67,7 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
 /// directory lives on (the host's) is never touched. The bind is made private so that the
 /// container's mounts on it propagate nowhere, whatever the host's propagation is.
 fn bind_root_for_readonly(plan: &Plan) -> Result<()> {
-    let rootfs = cstr(&plan.rootfs);
+    let rootfs = cstr(&plan.rootfs)?;
     sys::mount(
         Some(&rootfs),
         &rootfs,
@@ -117,35 +117,13 @@ pub fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut points: Vec<std::path::PathBuf> = text
         .lines()
         .filter_map(|line| line.split(' ').nth(4))
-        .map(unescape_mountinfo)
+        .map(berth_cgroups::mountinfo::unescape)
         .map(std::path::PathBuf::from)
         .filter(|p| p.starts_with(dir))
         .collect();
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     points.dedup();
     points
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal (`\040`).
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 4 <= bytes.len()
-            && let Some(code) = std::str::from_utf8(&bytes[i + 1..i + 4])
-                .ok()
-                .and_then(|digits| u8::from_str_radix(digits, 8).ok())
-        {
-            out.push(code);
-            i += 4;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Performs one mount of the plan.
@@ -214,9 +192,11 @@ pub fn mount_one(
                     .map_err(|e| fail(&format!("mount {fstype}"), e))?;
                 return finish(&mount, m).map_err(|e| fail("set propagation", e));
             }
-            let data = (!data.is_empty()).then(|| CString::new(data).expect("no NUL"));
-            let fstype_c = CString::new(fstype.as_str()).expect("no NUL");
-            let source_c = CString::new(source.as_str()).expect("no NUL");
+            let data = (!data.is_empty())
+                .then(|| super::c_string("mount data", data))
+                .transpose()?;
+            let fstype_c = super::c_string("the mount type", fstype.as_str())?;
+            let source_c = super::c_string("the mount source", source.as_str())?;
             match sys::mount(
                 Some(&source_c),
                 &fd_path(&target),
@@ -468,13 +448,12 @@ pub fn finish_root(plan: &Plan) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
 
     #[test]
     fn unescapes_mountinfo_paths() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/x\\134y"), "/x\\y");
-        assert_eq!(unescape_mountinfo("/end\\"), "/end\\");
+        assert_eq!(berth_cgroups::mountinfo::unescape("/a\\040b"), "/a b");
+        assert_eq!(berth_cgroups::mountinfo::unescape("/plain"), "/plain");
+        assert_eq!(berth_cgroups::mountinfo::unescape("/x\\134y"), "/x\\y");
+        assert_eq!(berth_cgroups::mountinfo::unescape("/end\\"), "/end\\");
     }
 }

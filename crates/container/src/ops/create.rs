@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::hooks::{HookKind, SpecState, run_hooks};
+use crate::kill_point::kill_point;
 use crate::spawn::{SpawnOptions, Spawned, spawn_init};
 use crate::spec::{self, NamespaceKind, Plan};
 use crate::state::{self, ContainerDir, OCI_VERSION, Record, StateRoot, Status};
@@ -101,13 +102,22 @@ pub fn create_container(
     let seccomp = crate::seccomp::compile(&plan, root.path())?;
     let cgroup_plan = crate::cgroup::plan_cgroup(&plan)?;
     let dir = root.create(id)?;
+    kill_point("create:reserved");
+    let host_mounts = (!plan.namespaces.has(NamespaceKind::Mount)).then(|| plan.rootfs.clone());
+    // Before anything else exists: a create killed from here on is cleaned up by `delete`.
+    dir.save_pending(&state::Pending {
+        cgroup: cgroup_plan.to_record(),
+        host_mounts: host_mounts.clone(),
+    })?;
     // From here on, a failure must remove what was made: the guard does it on drop.
     let mut undo = Undo {
         dir: Some(dir),
         cgroup: None,
-        host_mounts: (!plan.namespaces.has(NamespaceKind::Mount)).then(|| plan.rootfs.clone()),
+        host_mounts,
     };
+    kill_point("create:pending");
     let cgroup = cgroup_plan.create()?;
+    kill_point("create:cgroup");
     let cgroup = &*undo.cgroup.insert(cgroup);
     let dir = undo.dir.as_ref().expect("set above");
     let start_socket = if sync_start {
@@ -129,7 +139,9 @@ pub fn create_container(
             seccomp: seccomp.as_ref(),
         },
         cgroup,
-    )?;
+    )
+    .map_err(|e| oom_during_setup(cgroup).unwrap_or(e))?;
+    kill_point("create:spawned");
     let start_time = state::proc_stat(spawned.pid)
         .map(|s| s.start_time)
         .ok_or_else(|| Error::Init("the container init vanished during setup".into()))?;
@@ -153,7 +165,8 @@ pub fn create_container(
     {
         dir.save(&record)?;
     }
-    drive_setup(&plan, &spawned, cgroup)?;
+    drive_setup(&plan, &spawned, cgroup).map_err(|e| oom_during_setup(cgroup).unwrap_or(e))?;
+    kill_point("create:setup");
     if sync_start {
         // `run`: the process may start while the record is written (nothing reads it in
         // between that would care).
@@ -161,6 +174,7 @@ pub fn create_container(
     }
     record.creating = false;
     dir.save(&record)?;
+    kill_point("create:saved");
     if let Some(pid_file) = &options_pid_file {
         state::write_pid_file(pid_file, spawned.pid)?;
     }
@@ -226,6 +240,15 @@ fn drive_setup(plan: &Plan, spawned: &Spawned, cgroup: &ContainerCgroup) -> Resu
     }
 }
 
+const OOM_DURING_SETUP: &str = "the container init was killed by the kernel's OOM killer \
+                                during setup: linux.resources.memory.limit is too low";
+
+/// The reason of a failed setup when the OOM killer took the init: whichever step noticed
+/// first (a send that found the socket closed, say) would otherwise speak of itself.
+fn oom_during_setup(cgroup: &ContainerCgroup) -> Option<Error> {
+    (cgroup.inner().oom_kill_count().unwrap_or(0) > 0).then(|| Error::Init(OOM_DURING_SETUP.into()))
+}
+
 /// Why the init went away without a word: its exit status, and the OOM killer when the
 /// memory limit was too small for the setup itself.
 fn vanished_init(pid: i32, cgroup: &ContainerCgroup) -> String {
@@ -236,9 +259,7 @@ fn vanished_init(pid: i32, cgroup: &ContainerCgroup) -> String {
     let how = match status {
         Some(s) if s.terminating_signal() == Some(libc::SIGKILL) => {
             if cgroup.inner().oom_kill_count().unwrap_or(0) > 0 {
-                return "the container init was killed by the kernel's OOM killer during setup: \
-                        linux.resources.memory.limit is too low"
-                    .into();
+                return OOM_DURING_SETUP.into();
             }
             "was killed by SIGKILL".to_string()
         }

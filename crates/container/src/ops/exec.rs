@@ -16,6 +16,7 @@ use super::supervise::{TtyRelay, receive_master, supervise};
 use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::init::{ExecContext, exec_child_main};
+use crate::kill_point::kill_point;
 use crate::spawn::kill_and_reap;
 use crate::spec::{self, NamespaceKind, Namespaces};
 use crate::state::{self, StateRoot, Status};
@@ -178,7 +179,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     let child_flags = join_flags(&namespaces, record.pid)?;
     let parent_ns = enter_for_children(&init_pidfd, &namespaces)?;
     let unified = cgroup.inner().open_unified_dir()?;
-    let forked = match sys::clone3(0, unified.as_ref().map(|fd| fd.as_fd())) {
+    // SAFETY: exec runs single-threaded; the child side ends in exec_child_main, which
+    // never returns.
+    let forked = match unsafe { sys::clone3(0, unified.as_ref().map(|fd| fd.as_fd())) } {
         Ok(f) => Ok((f, unified.is_some())),
         // The container's top cgroup may have delegated its controllers to sub-cgroups it
         // made (EBUSY): join like the init instead, after the fork.
@@ -186,7 +189,8 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
             if unified.is_some()
                 && matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EINVAL)) =>
         {
-            sys::clone3(0, None).map(|f| (f, false))
+            // SAFETY: as for the first attempt.
+            unsafe { sys::clone3(0, None) }.map(|f| (f, false))
         }
         Err(e) => Err(e),
     };
@@ -230,7 +234,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         // membership again, which is harmless.
         (false, _) => cgroup.inner().add_pid_like(pid, record.pid),
     };
+    kill_point("exec:forked");
     attach?;
+    kill_point("exec:attached");
     parent_sync.send(&Message::Continue)?;
     let signals = sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
     // A terminating signal before the exec gives up (the child may never get there: one
@@ -275,6 +281,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         }
     }
     // EOF: the process exec'd (the sync socket is close-on-exec).
+    kill_point("exec:execd");
     let mut guard = guard;
     guard.armed = false;
     if let Some(path) = &options.pid_file {

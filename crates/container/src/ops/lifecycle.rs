@@ -12,7 +12,8 @@ use serde::Serialize;
 use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::hooks::{HookKind, SpecState, run_hooks_warning};
-use crate::state::{ContainerDir, Record, START_SOCKET, StateRoot, Status};
+use crate::kill_point::kill_point;
+use crate::state::{ContainerDir, Pending, Record, START_SOCKET, StateRoot, Status};
 
 /// The status of a recorded container, read from the kernel.
 pub fn status_of(record: &Record, dir: &Path) -> Status {
@@ -160,10 +161,13 @@ pub fn start(root: &StateRoot, id: &str) -> Result<Vec<Error>> {
     let connection = dir
         .connect_start_socket()?
         .ok_or_else(|| wrong(id, Status::Stopped, "its init is gone"))?;
+    kill_point("start:connected");
     std::fs::remove_file(&socket_path)
         .map_err(|e| Error::path("remove start socket", &socket_path, e))?;
+    kill_point("start:socket-removed");
     rustix::net::send(&connection, b"0", rustix::net::SendFlags::NOSIGNAL)
         .map_err(|e| Error::path("write to start socket", &socket_path, e.into()))?;
+    kill_point("start:sent");
     // The init keeps the connection until it execs (close-on-exec): EOF means the process
     // runs, text means it failed first (a startContainer hook, the exec itself).
     let mut message = Vec::new();
@@ -259,7 +263,12 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
     let (dir, record) = load_locked(root, id)?;
     let Some(record) = record else {
-        // No record: a create died before writing it. Only the directory is left.
+        // No record: a create died before writing it (a live create holds the lock until
+        // it has). Remove what it had begun to make.
+        if let Some(pending) = dir.load_pending() {
+            remove_pending(&pending)?;
+        }
+        kill_point("delete:pending");
         dir.remove()?;
         return Ok(Vec::new());
     };
@@ -283,10 +292,13 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
     }
     // What the OOM killer did is counted in the cgroup: read it before the cgroup goes.
     let oom = super::oom::OomKill::of(id, &cgroup, false);
+    kill_point("delete:killed");
     cgroup.destroy()?;
+    kill_point("delete:cgroup");
     if !has_namespace(&record, oci_spec::runtime::LinuxNamespaceType::Mount) {
         super::create::unmount_below(&record.rootfs);
     }
+    kill_point("delete:unmounted");
     dir.remove()?;
     let mut warnings: Vec<Error> = oom
         .map(|o| Error::OomKilled(Box::new(o)))
@@ -294,6 +306,21 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         .collect();
     warnings.extend(recorded_hooks(&record, HookKind::Poststop, Status::Stopped));
     Ok(warnings)
+}
+
+/// Removes what a create that died before writing its record had made: every process in
+/// the cgroup (the init joins it before anything else, so a live init is found there), the
+/// cgroup, and the mounts of a container without a mount namespace.
+fn remove_pending(pending: &Pending) -> Result<()> {
+    let cgroup = ContainerCgroup::from_record(&pending.cgroup)?;
+    // signal_all freezes and thaws around the kill itself; a killed create never froze
+    // the cgroup, and part of it may not exist.
+    cgroup.signal_all(libc::SIGKILL)?;
+    cgroup.destroy()?;
+    if let Some(rootfs) = &pending.host_mounts {
+        super::create::unmount_below(rootfs);
+    }
+    Ok(())
 }
 
 fn has_pid_namespace(record: &Record) -> bool {

@@ -3,52 +3,60 @@
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities};
 use serde::{Deserialize, Serialize};
 
-/// The kernel's number for a capability (linux/capability.h).
+/// Every capability at its kernel number (the index: linux/capability.h) with its name: the
+/// one table of the workspace (`features` lists names from it, planning takes numbers).
+pub const CAPABILITIES: [(Capability, &str); 41] = [
+    (Capability::Chown, "CAP_CHOWN"),
+    (Capability::DacOverride, "CAP_DAC_OVERRIDE"),
+    (Capability::DacReadSearch, "CAP_DAC_READ_SEARCH"),
+    (Capability::Fowner, "CAP_FOWNER"),
+    (Capability::Fsetid, "CAP_FSETID"),
+    (Capability::Kill, "CAP_KILL"),
+    (Capability::Setgid, "CAP_SETGID"),
+    (Capability::Setuid, "CAP_SETUID"),
+    (Capability::Setpcap, "CAP_SETPCAP"),
+    (Capability::LinuxImmutable, "CAP_LINUX_IMMUTABLE"),
+    (Capability::NetBindService, "CAP_NET_BIND_SERVICE"),
+    (Capability::NetBroadcast, "CAP_NET_BROADCAST"),
+    (Capability::NetAdmin, "CAP_NET_ADMIN"),
+    (Capability::NetRaw, "CAP_NET_RAW"),
+    (Capability::IpcLock, "CAP_IPC_LOCK"),
+    (Capability::IpcOwner, "CAP_IPC_OWNER"),
+    (Capability::SysModule, "CAP_SYS_MODULE"),
+    (Capability::SysRawio, "CAP_SYS_RAWIO"),
+    (Capability::SysChroot, "CAP_SYS_CHROOT"),
+    (Capability::SysPtrace, "CAP_SYS_PTRACE"),
+    (Capability::SysPacct, "CAP_SYS_PACCT"),
+    (Capability::SysAdmin, "CAP_SYS_ADMIN"),
+    (Capability::SysBoot, "CAP_SYS_BOOT"),
+    (Capability::SysNice, "CAP_SYS_NICE"),
+    (Capability::SysResource, "CAP_SYS_RESOURCE"),
+    (Capability::SysTime, "CAP_SYS_TIME"),
+    (Capability::SysTtyConfig, "CAP_SYS_TTY_CONFIG"),
+    (Capability::Mknod, "CAP_MKNOD"),
+    (Capability::Lease, "CAP_LEASE"),
+    (Capability::AuditWrite, "CAP_AUDIT_WRITE"),
+    (Capability::AuditControl, "CAP_AUDIT_CONTROL"),
+    (Capability::Setfcap, "CAP_SETFCAP"),
+    (Capability::MacOverride, "CAP_MAC_OVERRIDE"),
+    (Capability::MacAdmin, "CAP_MAC_ADMIN"),
+    (Capability::Syslog, "CAP_SYSLOG"),
+    (Capability::WakeAlarm, "CAP_WAKE_ALARM"),
+    (Capability::BlockSuspend, "CAP_BLOCK_SUSPEND"),
+    (Capability::AuditRead, "CAP_AUDIT_READ"),
+    (Capability::Perfmon, "CAP_PERFMON"),
+    (Capability::Bpf, "CAP_BPF"),
+    (Capability::CheckpointRestore, "CAP_CHECKPOINT_RESTORE"),
+];
+
+/// The kernel's number for a capability: its index in [`CAPABILITIES`]. (A capability missing
+/// from the table would get `u32::MAX`, above every kernel's `cap_last_cap`, and be dropped
+/// like the capabilities this kernel does not know.)
 pub fn capability_number(cap: Capability) -> u32 {
-    use Capability::*;
-    match cap {
-        Chown => 0,
-        DacOverride => 1,
-        DacReadSearch => 2,
-        Fowner => 3,
-        Fsetid => 4,
-        Kill => 5,
-        Setgid => 6,
-        Setuid => 7,
-        Setpcap => 8,
-        LinuxImmutable => 9,
-        NetBindService => 10,
-        NetBroadcast => 11,
-        NetAdmin => 12,
-        NetRaw => 13,
-        IpcLock => 14,
-        IpcOwner => 15,
-        SysModule => 16,
-        SysRawio => 17,
-        SysChroot => 18,
-        SysPtrace => 19,
-        SysPacct => 20,
-        SysAdmin => 21,
-        SysBoot => 22,
-        SysNice => 23,
-        SysResource => 24,
-        SysTime => 25,
-        SysTtyConfig => 26,
-        Mknod => 27,
-        Lease => 28,
-        AuditWrite => 29,
-        AuditControl => 30,
-        Setfcap => 31,
-        MacOverride => 32,
-        MacAdmin => 33,
-        Syslog => 34,
-        WakeAlarm => 35,
-        BlockSuspend => 36,
-        AuditRead => 37,
-        Perfmon => 38,
-        Bpf => 39,
-        CheckpointRestore => 40,
-    }
+    CAPABILITIES
+        .iter()
+        .position(|(c, _)| *c == cap)
+        .map_or(u32::MAX, |n| n as u32)
 }
 
 /// The five capability sets of a process as bitmasks (bit n = capability n).
@@ -106,6 +114,14 @@ pub fn parse_capability(name: &str) -> Option<Capability> {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn names_parse_to_the_capability_of_their_row() {
+        for (number, (cap, name)) in CAPABILITIES.iter().enumerate() {
+            assert_eq!(parse_capability(name), Some(*cap), "{name}");
+            assert_eq!(capability_number(*cap) as usize, number, "{name}");
+        }
+    }
 
     #[test]
     fn numbers_match_the_kernel_header() {

@@ -19,7 +19,9 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::{Hooks, LinuxResources, LinuxSeccomp, Spec};
 
-pub use capabilities::{CapabilitySets, capability_number, last_cap, parse_capability};
+pub use capabilities::{
+    CAPABILITIES, CapabilitySets, capability_number, last_cap, parse_capability,
+};
 pub use devices::{DeviceKind, DeviceNode, default_devices};
 pub use id::validate_id;
 pub use load::{CONFIG_FILE, load_config, load_process, parse, read_input};

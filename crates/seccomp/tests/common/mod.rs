@@ -47,7 +47,10 @@ pub fn run(prog: &[SockFilter], d: &[u8; 64]) -> (u32, usize) {
             0x00 => match i.code {
                 0x20 => {
                     let o = k as usize;
-                    assert!(o % 4 == 0 && o + 4 <= 64, "load out of seccomp_data: {o}");
+                    assert!(
+                        o.is_multiple_of(4) && o + 4 <= 64,
+                        "load out of seccomp_data: {o}"
+                    );
                     a = u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]);
                 }
                 0x80 => a = 64,              // BPF_LD|BPF_W|BPF_LEN

@@ -1,0 +1,132 @@
+//! berth: docker's and podman's command line for people, daemonless, over Berth's engine.
+//!
+//! This binary only parses and prints: every verb is a function of `berth-engine` or
+//! `berth-image`, which the tests call directly. Each family of commands has its own module
+//! with its own clap `Subcommand` enum; they are flattened into one command line here.
+
+mod archive_cmds;
+mod containers;
+mod containers_extra;
+mod images;
+mod network_cmds;
+mod output;
+mod registry_cmds;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for berth's own errors (docker's and podman's 125).
+pub const EXIT_BERTH_ERROR: u8 = 125;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Run containers without a daemon: docker's and podman's commands, on Berth's runtime",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options before the command, named as podman names them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Storage: images, layers, container records
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "BERTH_ROOT",
+        default_value = "/var/lib/berth"
+    )]
+    pub root: PathBuf,
+    /// Runtime state: the runtime's state dirs, monitor sockets, leases
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "BERTH_RUNROOT",
+        default_value = "/run/berth"
+    )]
+    pub runroot: PathBuf,
+    /// error, warn, info, debug or trace
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
+    pub log_level: log::LevelFilter,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Images(images::ImageCommand),
+    #[command(flatten)]
+    Archives(archive_cmds::ArchiveCommand),
+    #[command(flatten)]
+    Registry(registry_cmds::RegistryCommand),
+    #[command(flatten)]
+    Containers(containers::ContainerCommand),
+    #[command(flatten)]
+    ContainersExtra(containers_extra::ExtraCommand),
+    #[command(flatten)]
+    Network(network_cmds::NetworkCommand),
+}
+
+/// What a command returns: the process's exit code, or an error printed as podman prints
+/// it (`Error: ...`) with exit code 125.
+pub type CmdResult = Result<u8, Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_BERTH_ERROR } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.global.log_level);
+    let result = match cli.command {
+        Command::Images(cmd) => images::run(&cli.global, cmd),
+        Command::Archives(cmd) => archive_cmds::run(&cli.global, cmd),
+        Command::Registry(cmd) => registry_cmds::run(&cli.global, cmd),
+        Command::Containers(cmd) => containers::run(&cli.global, cmd),
+        Command::ContainersExtra(cmd) => containers_extra::run(&cli.global, cmd),
+        Command::Network(cmd) => network_cmds::run(&cli.global, cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(EXIT_BERTH_ERROR)
+        }
+    }
+}
+
+/// Log lines on stderr as `level: message`; `--log-level` sets how much.
+fn init_logging(level: log::LevelFilter) {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, metadata: &log::Metadata) -> bool {
+            metadata.level() <= log::max_level()
+        }
+        fn log(&self, record: &log::Record) {
+            if self.enabled(record.metadata()) {
+                eprintln!(
+                    "{}: {}",
+                    record.level().as_str().to_lowercase(),
+                    record.args()
+                );
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+}

@@ -1,0 +1,95 @@
+//! berth-engine: containers for the `berth` command.
+//!
+//! Container records under `--root`/`--runroot`, the per-container monitor (the same binary,
+//! forked: no daemon, no conmon), and one function per verb of the command line (run,
+//! create, start, stop, kill, rm, ps, logs, exec, inspect, ...). It drives the runtime core
+//! (`berth-container`) in-process and takes root filesystems from `berth-image`.
+//!
+//! Layout:
+//! - `<root>/containers/<id>/`: `container.json` (the [`record::ContainerRecord`]), the
+//!   bundle's `config.json`, `<id>-json.log`, `hosts`, `hostname`, `resolv.conf`, and for an
+//!   image the snapshot (`upper/`, `work/`) mounted at `rootfs/`.
+//! - `<root>/containers/names/<name>`: a symlink to the id.
+//! - `<runroot>/runtime/<id>/`: the runtime core's state directory.
+//! - `<runroot>/containers/<id>/attach.sock`: the monitor's attach socket.
+//!
+//! For other verbs (ENGINE2): read records with [`Engine::records`], get the live state with
+//! [`status::live`] (it also settles containers whose monitor was killed), act on the
+//! runtime with [`Engine::runtime`] and `berth_container::ops`.
+
+#![recursion_limit = "512"]
+
+pub mod attach;
+pub mod client;
+pub mod commit;
+pub mod config;
+pub mod cp;
+pub mod diff;
+pub mod error;
+pub mod events;
+pub mod export;
+pub mod image;
+pub mod info;
+pub mod inspect;
+pub mod limit;
+pub mod logfile;
+pub mod monitor;
+pub mod names;
+pub mod network;
+pub mod ops;
+pub mod pause;
+pub mod port;
+pub mod prune;
+pub mod ps;
+pub mod record;
+pub mod rename;
+pub mod safepath;
+pub mod signals;
+pub mod spec;
+pub mod stats;
+pub mod status;
+mod sys;
+pub mod time;
+pub mod top;
+pub mod units;
+pub mod update;
+pub mod volume;
+
+use std::path::{Path, PathBuf};
+
+pub use error::{Error, Result};
+
+/// Where containers live: the two roots of the command line.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub root: PathBuf,
+    pub runroot: PathBuf,
+    pub records: record::Records,
+}
+
+impl Engine {
+    pub fn new(root: &Path, runroot: &Path) -> Self {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let runroot = std::path::absolute(runroot).unwrap_or_else(|_| runroot.to_path_buf());
+        Engine {
+            records: record::Records::new(&root),
+            root,
+            runroot,
+        }
+    }
+
+    /// The runtime core's state root.
+    pub fn runtime(&self) -> berth_container::state::StateRoot {
+        berth_container::state::StateRoot::new(self.runroot.join("runtime"))
+    }
+
+    /// `<root>/containers/<id>`.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.records.dir(id)
+    }
+
+    /// `<runroot>/containers/<id>`: the attach socket.
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runroot.join("containers").join(id)
+    }
+}

@@ -1,0 +1,172 @@
+//! Every `unsafe` of the engine: fork, the signal mask, and fd plumbing that rustix does
+//! not wrap. Each function states its contract.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Which side of a fork we are on.
+pub enum Forked {
+    Child,
+    Parent(i32),
+}
+
+/// fork(2).
+///
+/// # Safety
+/// The calling process must be single-threaded (the `berth` command is), so the child
+/// does not inherit locks held by other threads.
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: the caller guarantees a single-threaded process; fork has no other
+    // preconditions.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// Ends the process at once, without running destructors or flushing stdio (for the
+/// intermediate child of a double fork).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// Blocks every signal in the calling thread; returns the previous mask.
+pub fn block_all_signals() -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data that sigfillset initializes; the pointers are to
+    // locals that live across the calls.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(old)
+    }
+}
+
+/// Restores a mask returned by [`block_all_signals`].
+pub fn restore_signals(mask: &libc::sigset_t) {
+    // SAFETY: `mask` is a valid sigset_t from block_all_signals.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+    }
+}
+
+/// A signalfd for `signals` (which the caller has blocked), non-blocking, close-on-exec.
+pub fn signalfd(signals: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: the set is initialized by sigemptyset before use; signalfd returns a new fd
+    // that we own.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals {
+            libc::sigaddset(&mut set, *s);
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Reads one signal number from a signalfd; `None` when none is pending.
+pub fn read_signal(fd: BorrowedFd<'_>) -> Option<i32> {
+    let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
+    match rustix::io::read(fd, &mut info) {
+        Ok(n) if n == info.len() => {
+            Some(u32::from_ne_bytes([info[0], info[1], info[2], info[3]]) as i32)
+        }
+        _ => None,
+    }
+}
+
+/// Puts `fd` at descriptor number `target` (0, 1 or 2), without close-on-exec.
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    if fd.as_raw_fd() == target {
+        // dup2 onto itself keeps the flags; clear close-on-exec explicitly.
+        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+        return Ok(());
+    }
+    // SAFETY: dup2 on two descriptor numbers; `fd` is open (borrowed) and `target` is one
+    // of the standard descriptors, which the caller means to replace.
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Closes every descriptor from 3 up except those in `keep`.
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<u32> = keep.iter().map(|f| *f as u32).filter(|f| *f >= 3).collect();
+    keep.sort_unstable();
+    let mut first = 3u32;
+    for k in keep.iter().copied().chain(std::iter::once(u32::MAX)) {
+        if k > first {
+            // SAFETY: close_range only closes descriptors; none of the ones in the range
+            // is owned by a live Rust object the caller still uses (the caller's contract:
+            // it keeps what it needs in `keep`).
+            unsafe {
+                libc::syscall(libc::SYS_close_range, first, k - 1, 0);
+            }
+        }
+        first = k.saturating_add(1);
+    }
+}
+
+/// Sets the loopback interface up in the network namespace of process `pid` (a private
+/// namespace starts with `lo` down; podman and docker bring it up). The calling thread
+/// enters that namespace for the two ioctls and returns to its own.
+pub fn loopback_up_in(pid: i32) -> io::Result<()> {
+    use std::fs::File;
+    let ours = File::open("/proc/self/ns/net")?;
+    let theirs = File::open(format!("/proc/{pid}/ns/net"))?;
+    // SAFETY: setns with a namespace fd we opened; it affects only this (single) thread.
+    if unsafe { libc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let result = set_loopback_up();
+    // SAFETY: as above, back to the namespace we came from.
+    let back = unsafe { libc::setns(ours.as_raw_fd(), libc::CLONE_NEWNET) };
+    if back != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    result
+}
+
+fn set_loopback_up() -> io::Result<()> {
+    let socket = rustix::net::socket_with(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain data; the name is NUL-terminated within IFNAMSIZ; the two
+    // ioctls read and write only that struct.
+    unsafe {
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &req) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Gives the heap's free pages back to the kernel (the monitor inherits the command's
+/// heap, most of it freed after the start: the spec, the parsed flags).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only releases free memory of the allocator; no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -1,0 +1,191 @@
+//! A container's root filesystem from its image's layers.
+//!
+//! `overlay` (the default where the kernel has it): the layers, each unpacked once, are the
+//! lower dirs; the container gets its own `upper/` and `work/`. `vfs` (forced by
+//! `BERTH_STORAGE_DRIVER=vfs`, or where overlay is missing): a full copy of the layers with
+//! whiteouts applied, in the container's `vfs/`, bind-mounted.
+
+mod overlay;
+mod vfs;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::{Image, Store};
+
+/// The environment variable that picks the storage driver (`overlay` or `vfs`).
+pub const DRIVER_ENV: &str = "BERTH_STORAGE_DRIVER";
+
+/// What [`Rootfs::mount`] mounts.
+#[derive(Debug, Clone)]
+pub struct Rootfs {
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Overlay {
+        /// Top first, as overlay's lowerdir wants them.
+        lowers: Vec<PathBuf>,
+        upper: PathBuf,
+        work: PathBuf,
+    },
+    Vfs {
+        dir: PathBuf,
+    },
+}
+
+impl Store {
+    /// Prepares the root filesystem of a container kept in `container_dir` (created if
+    /// missing): `upper/` and `work/` for overlay, or the full copy `vfs/`. Calling it again
+    /// for the same dir reuses what is there.
+    pub fn rootfs(&self, image: &Image, container_dir: &Path) -> Result<Rootfs> {
+        self.rootfs_with(image, container_dir, Driver::from_env()?)
+    }
+
+    /// [`Store::rootfs`] with the driver chosen by the caller (a container dir already
+    /// prepared keeps the driver it was prepared with).
+    pub fn rootfs_with(
+        &self,
+        image: &Image,
+        container_dir: &Path,
+        driver: Driver,
+    ) -> Result<Rootfs> {
+        std::fs::create_dir_all(container_dir).map_err(Error::path("create", container_dir))?;
+        let mut layer_dirs = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let dir = self.layer_dir(&layer.diff_id);
+            if !dir.is_dir() {
+                return Err(Error::LayerUnknown(layer.diff_id));
+            }
+            layer_dirs.push(dir);
+        }
+        let vfs_dir = container_dir.join("vfs");
+        let use_vfs =
+            vfs_dir.is_dir() || (!container_dir.join("upper").is_dir() && driver == Driver::Vfs);
+        if use_vfs {
+            if !vfs_dir.is_dir() {
+                vfs::build(&layer_dirs, &vfs_dir, &self.tmp_dir())?;
+            }
+            return Ok(Rootfs {
+                kind: Kind::Vfs { dir: vfs_dir },
+            });
+        }
+        let upper = container_dir.join("upper");
+        let work = container_dir.join("work");
+        for dir in [&upper, &work] {
+            mkdir(dir)?;
+        }
+        let mut lowers: Vec<PathBuf> = layer_dirs.into_iter().rev().collect();
+        if lowers.is_empty() {
+            // overlay needs a lower dir: an image without layers (scratch) gets an empty one.
+            let empty = container_dir.join("empty");
+            mkdir(&empty)?;
+            lowers.push(empty);
+        }
+        Ok(Rootfs {
+            kind: Kind::Overlay {
+                lowers,
+                upper,
+                work,
+            },
+        })
+    }
+}
+
+impl Rootfs {
+    /// Mounts the root filesystem on `target` (an existing directory).
+    pub fn mount(&self, target: &Path) -> Result<()> {
+        match &self.kind {
+            Kind::Overlay {
+                lowers,
+                upper,
+                work,
+            } => overlay::mount(lowers, upper, work, target),
+            Kind::Vfs { dir } => rustix::mount::mount_bind(dir, target).map_err(|e| Error::Mount {
+                op: "bind-mount the vfs copy on",
+                path: target.to_path_buf(),
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// `overlay` or `vfs`.
+    pub fn driver(&self) -> &'static str {
+        match self.kind {
+            Kind::Overlay { .. } => "overlay",
+            Kind::Vfs { .. } => "vfs",
+        }
+    }
+
+    /// Where the container's own changes are: `upper/` for overlay, the copy for vfs.
+    pub fn changes_dir(&self) -> &Path {
+        match &self.kind {
+            Kind::Overlay { upper, .. } => upper,
+            Kind::Vfs { dir } => dir,
+        }
+    }
+}
+
+/// Unmounts a root filesystem mounted by [`Rootfs::mount`]; nothing mounted there is fine.
+pub fn unmount_rootfs(target: &Path) -> Result<()> {
+    use rustix::mount::{UnmountFlags, unmount};
+    match unmount(target, UnmountFlags::NOFOLLOW) {
+        Ok(()) => Ok(()),
+        // Not a mount point (already unmounted), or gone.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOENT) => Ok(()),
+        // Something still has it open (a process inside that outlived the container):
+        // detach it now, the kernel frees it when the last user goes.
+        Err(rustix::io::Errno::BUSY) => {
+            unmount(target, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW).map_err(|e| {
+                Error::Mount {
+                    op: "unmount",
+                    path: target.to_path_buf(),
+                    source: e.into(),
+                }
+            })
+        }
+        Err(e) => Err(Error::Mount {
+            op: "unmount",
+            path: target.to_path_buf(),
+            source: e.into(),
+        }),
+    }
+}
+
+/// How container roots are made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    Overlay,
+    Vfs,
+}
+
+impl Driver {
+    /// `BERTH_STORAGE_DRIVER` when set, else overlay where the kernel has it, else vfs.
+    pub fn from_env() -> Result<Driver> {
+        match std::env::var(DRIVER_ENV).ok().as_deref() {
+            Some("vfs") => Ok(Driver::Vfs),
+            Some("overlay" | "overlay2") => Ok(Driver::Overlay),
+            Some("") | None => Ok(if overlay::available() {
+                Driver::Overlay
+            } else {
+                Driver::Vfs
+            }),
+            Some(other) => Err(Error::Other(format!(
+                "{DRIVER_ENV}={other:?}: unknown storage driver (overlay or vfs)"
+            ))),
+        }
+    }
+}
+
+fn mkdir(dir: &Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Path {
+            op: "create",
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}

@@ -1,0 +1,149 @@
+//! The overlay mount, made with the new mount API.
+//!
+//! Each lower dir is given as its own `lowerdir+` parameter (Linux >= 6.8), by fd where the
+//! kernel takes one (>= 6.13) and by path otherwise: no joined option string, so the 4 KiB
+//! limit of mount(2)'s data never caps the number of layers (overlay's own limit is 500),
+//! and an fd cannot be redirected between the open and the mount. Older kernels get
+//! mount(2) with one `lowerdir=` list, as long as it fits.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{CWD, Mode, OFlags};
+use rustix::mount::{
+    FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
+    fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, move_mount,
+};
+
+use crate::error::{Error, Result};
+
+/// Whether the kernel knows overlay (built in, or its module loaded).
+pub(super) fn available() -> bool {
+    std::fs::read_to_string("/proc/filesystems")
+        .map(|list| list.lines().any(|l| l.trim_end().ends_with("\toverlay")))
+        .unwrap_or(false)
+        || Path::new("/sys/module/overlay").exists()
+}
+
+pub(super) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    match mount_new_api(lowers, upper, work, target) {
+        Ok(()) => Ok(()),
+        Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target),
+        Err(NewApi::Failed(e)) => Err(e),
+    }
+}
+
+enum NewApi {
+    /// No fsopen, or no `lowerdir+`: try mount(2).
+    Unsupported,
+    Failed(Error),
+}
+
+fn mount_new_api(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+) -> Result<(), NewApi> {
+    let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOSYS) => return Err(NewApi::Unsupported),
+        Err(e) => return Err(NewApi::Failed(mount_error("fsopen overlay for", target, e))),
+    };
+    let failed = |op: &'static str, path: &Path, e: rustix::io::Errno| {
+        NewApi::Failed(mount_error(op, path, e))
+    };
+    // `source` is what /proc/self/mountinfo shows.
+    fsconfig_set_string(&fs, "source", "berth").map_err(|e| failed("set source of", target, e))?;
+    for lower in lowers {
+        let fd = open_dir(lower).map_err(|e| failed("open lower dir", lower, e))?;
+        match fsconfig_set_fd(&fs, "lowerdir+", fd.as_fd()) {
+            Ok(()) => {}
+            // A kernel that takes lowerdir+ only as a path.
+            Err(rustix::io::Errno::INVAL) => {
+                match fsconfig_set_string(&fs, "lowerdir+", lower.as_os_str()) {
+                    Ok(()) => {}
+                    Err(rustix::io::Errno::INVAL) => return Err(NewApi::Unsupported),
+                    Err(e) => return Err(failed("add lower dir", lower, e)),
+                }
+            }
+            Err(e) => return Err(failed("add lower dir", lower, e)),
+        }
+    }
+    fsconfig_set_string(&fs, "upperdir", upper.as_os_str())
+        .map_err(|e| failed("set upper dir", upper, e))?;
+    fsconfig_set_string(&fs, "workdir", work.as_os_str())
+        .map_err(|e| failed("set work dir", work, e))?;
+    fsconfig_create(&fs).map_err(|e| failed("create overlay for", target, e))?;
+    let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
+        .map_err(|e| failed("fsmount overlay for", target, e))?;
+    move_mount(
+        mnt.as_fd(),
+        "",
+        CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )
+    .map_err(|e| failed("move overlay onto", target, e))?;
+    Ok(())
+}
+
+fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+}
+
+fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    let mut data = b"lowerdir=".to_vec();
+    for (i, lower) in lowers.iter().enumerate() {
+        if i > 0 {
+            data.push(b':');
+        }
+        data.extend(escape(lower.as_os_str().as_bytes()));
+    }
+    data.extend(b",upperdir=");
+    data.extend(escape(upper.as_os_str().as_bytes()));
+    data.extend(b",workdir=");
+    data.extend(escape(work.as_os_str().as_bytes()));
+    if data.len() >= 4096 {
+        return Err(Error::Mount {
+            op: "mount overlay (this kernel has no lowerdir+, and the options of its layers exceed a page) on",
+            path: target.to_path_buf(),
+            source: std::io::Error::from_raw_os_error(libc::E2BIG),
+        });
+    }
+    let data = CString::new(data).map_err(|_| Error::Other("NUL in a layer path".into()))?;
+    rustix::mount::mount(
+        "berth",
+        target,
+        "overlay",
+        MountFlags::empty(),
+        Some(data.as_c_str()),
+    )
+    .map_err(|e| mount_error("mount overlay on", target, e))
+}
+
+/// overlay splits its options on `,` and its lower dirs on `:`; both may be escaped.
+fn escape(path: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len());
+    for &b in path {
+        if matches!(b, b',' | b':' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+    out
+}
+
+fn mount_error(op: &'static str, path: &Path, e: rustix::io::Errno) -> Error {
+    Error::Mount {
+        op,
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}

@@ -1,0 +1,125 @@
+//! A registry that lies, through a front on 127.0.0.1 that rewrites a real registry's
+//! answers: a manifest served with an index's Content-Type (CVE-2021-41190), and blobs cut
+//! short, another manifest than the digest asked for, and a registry that answers 503 to
+//! everything. Each pull fails naming what was wrong, and stores no image.
+
+mod support_registry;
+
+use std::io::Write;
+
+use berth_image::progress::Silent;
+use berth_image::registry::pull::{PullOptions, pull};
+use berth_image::{Reference, Store};
+use support_registry::{Auth, Images, Registry, Server, exchange, forward, registry_tools};
+
+#[test]
+fn lies_truncations_and_outages_fail_cleanly() {
+    if !registry_tools() {
+        return;
+    }
+    let images = Images::build();
+    let reg = Registry::start(Auth::None);
+    reg.push(&images.src("bb"), "t/bb:oci", &["--format", "oci"]);
+    reg.push(&images.src("bb"), "t/bb:v2s2", &["--format", "v2s2"]);
+    let upstream = reg.addr.clone();
+    let front = Server::start(move |head, headers, mut stream| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        let lie = path.contains("/lie/");
+        if path.contains("/swap/") {
+            // Asked by digest, answers with another manifest.
+            let head = head.replace("/swap/", "/");
+            let head = match head.find("/manifests/sha256:") {
+                Some(i) => format!("{}/manifests/v2s2 HTTP/1.1", &head[..i]),
+                None => head,
+            };
+            forward(&upstream, &head, headers, stream);
+            return;
+        }
+        if path.contains("/down/") {
+            // A registry that keeps failing: bounded retries, then an error.
+            let _ = stream.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+            return;
+        }
+        let head = head.replace("/lie/", "/");
+        if lie && path.contains("/manifests/") {
+            let resp = String::from_utf8(exchange(&upstream, &head, headers)).unwrap();
+            let resp = resp.replace(
+                "Content-Type: application/vnd.oci.image.manifest.v1+json",
+                "Content-Type: application/vnd.oci.image.index.v1+json",
+            );
+            let _ = stream.write_all(resp.as_bytes());
+        } else if lie && path.contains("/blobs/") && head.starts_with("GET") {
+            let resp = exchange(&upstream, &head, headers);
+            let _ = stream.write_all(&resp[..resp.len() - 100]);
+        } else {
+            forward(&upstream, &head, headers, stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // The front passes the truth through.
+    let honest = Reference::parse(&format!("{}/t/bb:oci", front.addr)).unwrap();
+    let r = Reference::parse(&format!("{}/lie/t/bb:oci", front.addr)).unwrap();
+    let e = pull(&store, &r, &PullOptions::default(), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&r.to_string())
+            && e.contains(
+                "served as application/vnd.oci.image.index.v1+json but is an image manifest"
+            ),
+        "{e}"
+    );
+    assert!(store.list().unwrap().is_empty());
+    let image = pull(&store, &honest, &PullOptions::default(), &Silent).unwrap();
+    store.remove(&image, true).unwrap();
+
+    // Truncated blobs: the manifest is honest (the lie is only in /blobs/ here).
+    let front2_upstream = front.addr.clone();
+    let front2 = Server::start(move |head, headers, stream| {
+        let head = if head.contains("/manifests/") {
+            head.replace("/lie/", "/")
+        } else {
+            head.to_string()
+        };
+        forward(&front2_upstream, &head, headers, stream);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse(&format!("{}/lie/t/bb:oci", front2.addr)).unwrap();
+    let e = pull(&store, &r, &PullOptions::default(), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&r.to_string()) && e.contains("sha256:"), "{e}");
+    assert!(store.list().unwrap().is_empty());
+
+    // A manifest asked by digest whose bytes hash to something else.
+    let oci = format!(
+        "sha256:{}",
+        support_registry::sha256_hex(&reg.manifest("t/bb:oci"))
+    );
+    let r = Reference::parse(&format!("{}/swap/t/bb@{oci}", front.addr)).unwrap();
+    let e = pull(&store, &r, &PullOptions::default(), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("manifest {oci}: digest mismatch")),
+        "{e}"
+    );
+    assert!(store.list().unwrap().is_empty());
+
+    // 503 on every manifest request: a few quick retries, then the status, naming the reference.
+    let r = Reference::parse(&format!("{}/down/t/bb:oci", front.addr)).unwrap();
+    let t0 = std::time::Instant::now();
+    let e = pull(&store, &r, &PullOptions::default(), &Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains(&r.to_string()) && e.contains("503"), "{e}");
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        t0.elapsed()
+    );
+}
