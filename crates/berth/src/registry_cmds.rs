@@ -379,10 +379,10 @@ impl Progress for Reporter {
     }
 
     fn blob_bytes(&self, digest: &Digest, done: u64) {
-        if let Mode::Bars { bars, .. } = &self.mode {
-            if let Some((_, bar)) = lock(bars).get(digest) {
-                bar.set_position(done);
-            }
+        if let Mode::Bars { bars, .. } = &self.mode
+            && let Some((_, bar)) = lock(bars).get(digest)
+        {
+            bar.set_position(done);
         }
     }
 

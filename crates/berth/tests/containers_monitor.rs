@@ -70,7 +70,7 @@ fn rm_removes_on_every_way_out() {
     env.ok(&["stop", "-t", "0", &a]);
     let b = env.run_detached(&["--rm"], &["sleep", "60"]);
     env.ok(&["kill", &b]);
-    assert!(env.eventually(Duration::from_secs(5), || env.ids().is_empty()));
+    assert!(env.eventually(Duration::from_secs(20), || env.ids().is_empty()));
     env.assert_gone(&a);
     env.assert_gone(&b);
     let c = env.run_detached(&["--rm"], &["sleep", "60"]);
@@ -82,7 +82,7 @@ fn rm_removes_on_every_way_out() {
     env.ok(&["stop", "-t", "0", &c]);
     // The next command settles the container the monitor left: --rm still applies.
     env.ok(&["ps", "-a"]);
-    assert!(env.eventually(Duration::from_secs(5), || env.ids().is_empty()));
+    assert!(env.eventually(Duration::from_secs(20), || env.ids().is_empty()));
     env.assert_gone(&c);
 }
 
@@ -348,7 +348,7 @@ fn stdin_pty_attach_and_exec() {
         "-c",
         "sleep 0.2; touch /tmp/detached",
     ]);
-    assert!(env.eventually(Duration::from_secs(5), || {
+    assert!(env.eventually(Duration::from_secs(20), || {
         env.berth(&["exec", "box", "test", "-e", "/tmp/detached"])
             .status
             .success()

@@ -61,7 +61,7 @@ fn detached_container_lifecycle() {
         row.starts_with(&id[..12]) && row.contains("Up ") && row.ends_with("ticker"),
         "{ps}"
     );
-    assert!(env.eventually(Duration::from_secs(5), || {
+    assert!(env.eventually(Duration::from_secs(20), || {
         env.ok(&["logs", "ticker"]).contains("tick 2")
     }));
     assert_eq!(

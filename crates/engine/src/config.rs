@@ -591,7 +591,17 @@ mod tests {
         assert_eq!(v.destination, "/b");
         assert!(v.read_only);
         assert!(!MountSpec::parse_volume("/a:/b").unwrap().read_only);
-        assert!(MountSpec::parse_volume("vol:/b").is_err());
+        let named = MountSpec::parse_volume("vol:/b").unwrap();
+        assert_eq!(
+            (named.kind.as_str(), named.source.as_deref()),
+            ("volume", Some(std::path::Path::new("vol")))
+        );
+        let anonymous = MountSpec::parse_volume("/b").unwrap();
+        assert_eq!(
+            (anonymous.kind.as_str(), anonymous.source),
+            ("volume", None)
+        );
+        assert!(MountSpec::parse_volume("-bad:/b").is_err());
         assert!(MountSpec::parse_volume("/a:b").is_err());
         assert!(MountSpec::parse_volume("/a:/b:bogus").is_err());
     }
