@@ -39,5 +39,5 @@ show stop -t 1 ticker
 show ps -a
 show rm ticker
 set +e
-show run --rm -m 16m busybox sh -c 'echo "filling memory..."; dd if=/dev/zero bs=64M count=1 | cat >/dev/null'
+show run --rm -m 16m busybox sh -c 'echo "filling memory..."; dd if=/dev/zero of=/dev/null bs=64M count=1'
 echo "exit status: $?"
