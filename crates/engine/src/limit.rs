@@ -178,6 +178,37 @@ pub fn oom_message(pid: i32, limit: Option<u64>) -> String {
 /// and `limit` too). `swap_accounting`: the host counts memory+swap (v1 memsw, v2 swap);
 /// without it a swap limit cannot be set and docker's default of swap = 2 x memory is
 /// skipped. Unset flags stay unset: `update` leaves those limits as they are.
+/// The OCI `linux.resources.cpu` of the CPU flags (`--cpus` as quota over the period, then
+/// `--cpu-quota`/`--cpu-period`/`--cpu-shares`/`--cpuset-*`), or `None` when none was given.
+/// Shared by a container's config.json, `update` and `limit`.
+pub(crate) fn cpu_resources(r: &Resources) -> Option<serde_json::Value> {
+    use serde_json::json;
+    let mut cpu = json!({});
+    if let Some(nano) = r.nano_cpus {
+        let period = r.cpu_period.unwrap_or(100_000);
+        cpu["period"] = json!(period);
+        cpu["quota"] = json!((nano as u128 * period as u128 / 1_000_000_000) as i64);
+    }
+    if let Some(q) = r.cpu_quota {
+        cpu["quota"] = json!(q);
+    }
+    if let Some(p) = r.cpu_period {
+        cpu["period"] = json!(p);
+    }
+    if let Some(s) = r.cpu_shares {
+        cpu["shares"] = json!(s);
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        cpu["cpus"] = json!(c);
+    }
+    if let Some(m) = &r.cpuset_mems {
+        cpu["mems"] = json!(m);
+    }
+    cpu.as_object()
+        .is_some_and(|m| !m.is_empty())
+        .then_some(cpu)
+}
+
 pub fn linux_resources(r: &Resources, swap_accounting: bool) -> LinuxResources {
     use serde_json::json;
     let mut resources = json!({});
@@ -201,28 +232,7 @@ pub fn linux_resources(r: &Resources, swap_accounting: bool) -> LinuxResources {
     if memory.as_object().is_some_and(|m| !m.is_empty()) {
         resources["memory"] = memory;
     }
-    let mut cpu = json!({});
-    if let Some(nano) = r.nano_cpus {
-        let period = r.cpu_period.unwrap_or(100_000);
-        cpu["period"] = json!(period);
-        cpu["quota"] = json!((nano as u128 * period as u128 / 1_000_000_000) as i64);
-    }
-    if let Some(q) = r.cpu_quota {
-        cpu["quota"] = json!(q);
-    }
-    if let Some(p) = r.cpu_period {
-        cpu["period"] = json!(p);
-    }
-    if let Some(s) = r.cpu_shares {
-        cpu["shares"] = json!(s);
-    }
-    if let Some(c) = &r.cpuset_cpus {
-        cpu["cpus"] = json!(c);
-    }
-    if let Some(m) = &r.cpuset_mems {
-        cpu["mems"] = json!(m);
-    }
-    if cpu.as_object().is_some_and(|m| !m.is_empty()) {
+    if let Some(cpu) = cpu_resources(r) {
         resources["cpu"] = cpu;
     }
     if let Some(p) = r.pids_limit {

@@ -516,28 +516,7 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     if memory.as_object().is_some_and(|m| !m.is_empty()) {
         resources["memory"] = memory;
     }
-    let mut cpu = json!({});
-    if let Some(nano) = r.nano_cpus {
-        let period = r.cpu_period.unwrap_or(100_000);
-        cpu["period"] = json!(period);
-        cpu["quota"] = json!((nano as u128 * period as u128 / 1_000_000_000) as i64);
-    }
-    if let Some(q) = r.cpu_quota {
-        cpu["quota"] = json!(q);
-    }
-    if let Some(p) = r.cpu_period {
-        cpu["period"] = json!(p);
-    }
-    if let Some(s) = r.cpu_shares {
-        cpu["shares"] = json!(s);
-    }
-    if let Some(c) = &r.cpuset_cpus {
-        cpu["cpus"] = json!(c);
-    }
-    if let Some(m) = &r.cpuset_mems {
-        cpu["mems"] = json!(m);
-    }
-    if cpu.as_object().is_some_and(|m| !m.is_empty()) {
+    if let Some(cpu) = crate::limit::cpu_resources(r) {
         resources["cpu"] = cpu;
     }
     // podman's default pids limit.
