@@ -450,6 +450,9 @@ fn prune(engine: &Engine, a: &PruneArgs) -> CmdResult {
         }
     }
     let removed = berth_engine::network::networks(engine)?.prune()?;
+    // The bridges (and firewall rules) no container uses go too, the default network's
+    // included: its definition stays, and the next container on it brings them back.
+    berth_engine::network::reset(engine)?;
     print(&removed.iter().map(|n| format!("{n}\n")).collect::<String>());
     Ok(0)
 }

@@ -71,6 +71,7 @@ impl Env {
     /// `berth --root <dir>/<root> ARGS`.
     fn berth(&self, root: &str, args: &[&str]) -> Command {
         let mut cmd = Command::new(BERTH);
+        cmd.env("BERTH_DEFAULT_NETWORK", "none");
         cmd.arg("--root")
             .arg(self.path(root))
             .arg("--runroot")

@@ -14,6 +14,7 @@ use support_registry::{Auth, Images, PASSWORD, Registry, USER, registry_tools};
 
 fn berth(root: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.env("BERTH_DEFAULT_NETWORK", "none");
     cmd.arg("--root")
         .arg(root)
         .arg("--runroot")

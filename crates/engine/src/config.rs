@@ -64,10 +64,13 @@ pub struct ContainerConfig {
     pub dns_options: Vec<String>,
     /// `--add-host NAME:IP`.
     pub add_hosts: Vec<(String, String)>,
+    /// `--network` and the flags that go with it (`-p`, `--ip`, `--network-alias`, ...),
+    /// validated; `network` above is the namespace this asks for.
+    pub net: crate::network::NetworkOptions,
 }
 
-/// `--network`: until bridges exist, a private namespace with only loopback, none, or the
-/// host's.
+/// The network namespace a container gets: its own (bridge networks, `none`, and
+/// `container:X`, whose namespace replaces it at start), or the host's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkMode {

@@ -115,7 +115,9 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
                 "max-size": c.log.max_size.map(|s| s.to_string()),
                 "max-file": c.log.max_file.to_string(),
             }},
-            "NetworkMode": c.network.name(),
+            "NetworkMode": if c.net.network.is_empty() { c.network.name() } else { c.net.network.as_str() },
+            "PortBindings": port_bindings(&c.net),
+            "PublishAllPorts": c.net.publish_all,
             "RestartPolicy": {"Name": if c.restart.name.is_empty() { "no" } else { c.restart.name.as_str() }, "MaximumRetryCount": c.restart.maximum_retry_count},
             "AutoRemove": c.auto_remove,
             "CapAdd": c.cap_add,
@@ -156,16 +158,41 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
             "WorkDir": if c.rootfs.is_some() { Value::Null } else { json!(dir.join("work")) },
         }},
         "Mounts": mounts,
-        "NetworkSettings": {
-            "Bridge": "",
-            "SandboxKey": if live.pid > 0 && c.network != crate::config::NetworkMode::Host { format!("/proc/{}/ns/net", live.pid) } else { String::new() },
-            "Ports": {},
-            "IPAddress": "",
-            "Gateway": "",
-            "MacAddress": "",
-            "Networks": {c.network.name(): {"NetworkID": c.network.name(), "IPAddress": "", "Gateway": ""}},
-        },
+        "NetworkSettings": network_settings(engine, record, live.pid),
     })
+}
+
+/// docker's `NetworkSettings`: the attachments of a running container (what the network
+/// glue recorded), plus the sandbox key.
+fn network_settings(engine: &Engine, record: &ContainerRecord, pid: i32) -> Value {
+    let mut v = crate::network::settings_json(engine, &record.id);
+    let sandbox = if pid > 0 && record.config.network != crate::config::NetworkMode::Host {
+        format!("/proc/{pid}/ns/net")
+    } else {
+        String::new()
+    };
+    v["Bridge"] = json!("");
+    v["SandboxKey"] = json!(sandbox);
+    v
+}
+
+/// docker's `HostConfig.PortBindings`: what `-p` asked for (`80/tcp` → host ip and port).
+fn port_bindings(net: &crate::network::NetworkOptions) -> Value {
+    let mut out = serde_json::Map::new();
+    for p in &net.publish {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let binding = json!({
+            "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_default(),
+            "HostPort": p.host_port.map(|h| h.to_string()).unwrap_or_default(),
+        });
+        match out.get_mut(&key) {
+            Some(Value::Array(a)) => a.push(binding),
+            _ => {
+                out.insert(key, json!([binding]));
+            }
+        }
+    }
+    Value::Object(out)
 }
 
 fn security_opts(record: &ContainerRecord) -> Vec<String> {

@@ -387,6 +387,28 @@ impl Monitor {
                 exit_code: 125,
             });
         }
+        let hostname = crate::spec::hostname(&record);
+        let attached = crate::network::setup(
+            &self.engine,
+            &crate::network::Container {
+                id: &record.id,
+                name: &record.name,
+                hostname: &hostname,
+                opts: &record.config.net,
+                exposed_ports: &record.image.exposed_ports,
+                pid: spawned.pid,
+                container_dir: &self.dir,
+                enable_forwarding: true,
+            },
+        );
+        if let Err(e) = attached {
+            drop(spawned);
+            let _ = ops::delete(&runtime, &self.id, true);
+            return Err(Error::Start {
+                message: format!("set up the network: {e}"),
+                exit_code: 125,
+            });
+        }
         spawned.disarm();
         if let Err(e) = ops::start(&runtime, &self.id) {
             let _ = ops::delete(&runtime, &self.id, true);
@@ -726,6 +748,9 @@ fn cleanup_runtime_by_id(engine: &Engine, id: &str, dir: &Path) {
         && let Err(e) = ops::delete(&runtime, id, true)
     {
         log::warn!("container {id}: delete the runtime state: {e}");
+    }
+    if let Err(e) = crate::network::teardown(engine, id) {
+        log::warn!("container {id}: {e}");
     }
     if let Err(e) = crate::image::unmount(dir) {
         log::warn!("container {id}: {e}");

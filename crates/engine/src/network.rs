@@ -139,7 +139,8 @@ pub struct NetworkFlags<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NetworkOptions {
-    /// `bridge`, `none`, `host`, `container:X` or a user network's name (empty: `bridge`).
+    /// `bridge`, `none`, `host`, `container:X` or a user network's name (empty: see
+    /// [`NetworkOptions::mode`]).
     pub network: String,
     pub aliases: Vec<String>,
     pub ip: Option<IpAddr>,
@@ -280,11 +281,13 @@ impl NetworkOptions {
         Ok(o)
     }
 
-    /// What `--network` asks for.
+    /// What `--network` asks for. Empty (a record from before bridge networks, or a config
+    /// built in code) is a namespace of its own with loopback only, as it was then; the
+    /// command line always names the network (`bridge` when not told).
     pub fn mode(&self) -> Mode<'_> {
         match self.network.as_str() {
-            "" | "bridge" => Mode::Bridge("bridge"),
-            "none" => Mode::None,
+            "bridge" => Mode::Bridge("bridge"),
+            "" | "none" => Mode::None,
             "host" => Mode::Host,
             n => match n.strip_prefix("container:") {
                 Some(c) => Mode::Container(c),
@@ -366,8 +369,9 @@ pub fn check(engine: &Engine, opts: &NetworkOptions) -> Result<()> {
     }
 }
 
-/// For `container:X`: the network namespace of X's running init. `None` for other modes.
-pub fn join_netns(engine: &Engine, opts: &NetworkOptions) -> Result<Option<PathBuf>> {
+/// For `container:X`: the network namespace of X's running init, and X's container dir (whose
+/// hosts and resolv.conf the container shares). `None` for other modes.
+pub fn join_netns(engine: &Engine, opts: &NetworkOptions) -> Result<Option<(PathBuf, PathBuf)>> {
     let Mode::Container(c) = opts.mode() else {
         return Ok(None);
     };
@@ -380,7 +384,10 @@ pub fn join_netns(engine: &Engine, opts: &NetworkOptions) -> Result<Option<PathB
     if !live.state.is_active() || live.pid <= 0 {
         return Err(peer("the container is not running"));
     }
-    Ok(Some(PathBuf::from(format!("/proc/{}/ns/net", live.pid))))
+    Ok(Some((
+        PathBuf::from(format!("/proc/{}/ns/net", live.pid)),
+        engine.container_dir(&id),
+    )))
 }
 
 /// One container, as [`setup`] needs it.
@@ -609,7 +616,11 @@ pub fn teardown(engine: &Engine, id: &str) -> Result<()> {
             ls.iter()
                 .any(|l| l.holder == att.holder && l.host_veth == att.host_veth)
         });
+        // Once the namespace is gone (the container's processes are), the kernel deletes both
+        // veth ends itself, off our path; a delete of our own would wait ~20 ms in the kernel.
+        let ns_gone = !att.netns.exists();
         let r = match leased {
+            Ok(true) if ns_gone => nets.release(att).map_err(Error::from),
             Ok(true) => nets.detach(att).map_err(Error::from),
             Ok(false) => Ok(()),
             Err(e) => Err(e.into()),
@@ -762,7 +773,7 @@ mod tests {
         assert_eq!(m(Some("container:web")).mode(), Mode::Container("web"));
         assert_eq!(m(Some("container:web")).namespace(), NetworkMode::Private);
         assert_eq!(m(Some("front-1")).mode(), Mode::Bridge("front-1"));
-        assert_eq!(NetworkOptions::default().mode(), Mode::Bridge("bridge"));
+        assert_eq!(NetworkOptions::default().mode(), Mode::None);
         for bad in ["container:", "a b", "-x", "bad/name"] {
             let e = NetworkOptions::parse(&NetworkFlags {
                 network: Some(bad),

@@ -77,6 +77,7 @@ pub fn create(
         serde_json::from_str::<serde_json::Value>(&text)
             .map_err(|e| Error::flag("--security-opt seccomp", profile, e.to_string()))?;
     }
+    crate::network::check(engine, &config.net)?;
     let (id, name) = engine.records.reserve(name)?;
     let mut record = ContainerRecord {
         id: id.clone(),
@@ -187,6 +188,7 @@ pub fn build_spec(
             swap_accounting,
             host_caps: spec::host_bounding_set(),
             console_size,
+            network_peer: crate::network::join_netns(engine, &config.net)?,
         },
     )
 }
@@ -390,6 +392,9 @@ pub fn remove(engine: &Engine, id: &str, force: bool) -> Result<()> {
 /// gone already): the image hold, the rootfs mount, the directories, the name.
 pub fn remove_record(engine: &Engine, record: &ContainerRecord) {
     crate::events::append(engine, &Event::container(record, "destroy", &[]));
+    if let Err(e) = crate::network::teardown(engine, &record.id) {
+        log::warn!("container {}: {e}", record.name);
+    }
     let dir = engine.container_dir(&record.id);
     if let Err(e) = crate::image::unmount(&dir) {
         log::warn!("container {}: {e}", record.name);

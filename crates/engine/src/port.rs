@@ -1,6 +1,6 @@
-//! `port CONTAINER [PRIVATE[/PROTO]]`: the container's published ports. Nothing publishes
-//! ports before the networking issue, so a container has none: docker then prints nothing
-//! and exits 0, and names the port it was asked for with an error.
+//! `port CONTAINER [PRIVATE[/PROTO]]`: the container's published ports, as its network
+//! attachments recorded them (a stopped container has none). Without ports docker prints
+//! nothing and exits 0; asked for one that is not published, it names it in an error.
 
 use crate::Engine;
 use crate::error::{Error, Result};
@@ -18,8 +18,18 @@ pub struct Published {
 pub fn ports(engine: &Engine, container: &str, private: Option<&str>) -> Result<Vec<Published>> {
     let id = engine.records.resolve(container)?;
     let record = engine.records.load(&id)?;
-    // The record has no published ports yet (networking comes later).
-    let published: Vec<Published> = Vec::new();
+    let published: Vec<Published> = crate::network::ports(engine, &id)
+        .into_iter()
+        .map(|p| Published {
+            private: format!("{}/{}", p.container_port, p.proto),
+            host_ip: match p.host_ip {
+                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+                Some(a) => a.to_string(),
+                None => "0.0.0.0".to_string(),
+            },
+            host_port: p.host_port,
+        })
+        .collect();
     let Some(wanted) = private else {
         return Ok(published);
     };

@@ -119,8 +119,33 @@ pub fn command_text(record: &ContainerRecord, no_trunc: bool) -> String {
     format!("\"{text}\"")
 }
 
+/// docker's PORTS column: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+pub fn ports_text(ports: &[berth_network::PublishedPort]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            let ip = match p.host_ip {
+                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
+                Some(a) => a.to_string(),
+                None => "0.0.0.0".to_string(),
+            };
+            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.proto)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One `ps` item with docker's template keys.
-pub fn item(record: &ContainerRecord, live: &Live, no_trunc: bool) -> Value {
+pub fn item(engine: &Engine, record: &ContainerRecord, live: &Live, no_trunc: bool) -> Value {
+    let ports = if live.state.is_active() {
+        ports_text(&crate::network::ports(engine, &record.id))
+    } else {
+        String::new()
+    };
+    let networks = match record.config.net.mode() {
+        crate::network::Mode::Bridge(n) => n.to_string(),
+        _ => record.config.net.network.clone(),
+    };
     let labels = record
         .config
         .labels
@@ -140,13 +165,13 @@ pub fn item(record: &ContainerRecord, live: &Live, no_trunc: bool) -> Value {
         "CreatedAt": record.created,
         "Created": created,
         "RunningFor": format!("{} ago", human_duration(crate::time::age(&record.created))),
-        "Ports": "",
+        "Ports": ports,
         "State": live.state.as_str(),
         "Status": status_text(record, live),
         "Names": record.name,
         "Labels": labels,
         "Mounts": record.config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
-        "Networks": record.config.network.name(),
+        "Networks": networks,
         "Pid": live.pid,
         "ExitCode": record.state.exit_code.unwrap_or(0),
         "OOMKilled": record.state.oom_killed,

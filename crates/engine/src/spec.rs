@@ -5,7 +5,7 @@
 //! filesystem, device numbers) are passed in.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
@@ -316,6 +316,9 @@ pub struct Inputs<'a> {
     pub host_caps: u64,
     /// The caller's terminal size (rows, columns), so a `-t` container starts with it.
     pub console_size: Option<(u16, u16)>,
+    /// `--network container:X`: X's network namespace (`/proc/PID/ns/net`) and X's container
+    /// dir, whose hosts and resolv.conf the container shares, as docker does.
+    pub network_peer: Option<(PathBuf, PathBuf)>,
 }
 
 /// The bounding set of this process, from /proc/self/status.
@@ -416,12 +419,16 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     );
     for file in ["hostname", "hosts", "resolv.conf"] {
-        if file == "hostname" && config.uts_host {
+        if (file == "hostname" && config.uts_host) || (file == "hosts" && config.net.no_hosts) {
             continue;
         }
+        let source = match &inputs.network_peer {
+            Some((_, peer_dir)) if file != "hostname" => peer_dir.join(file),
+            _ => dir.join(file),
+        };
         mounts.push(
             json!({"destination": format!("/etc/{file}"), "type": "bind",
-                           "source": dir.join(file), "options": ["bind", "rprivate"]}),
+                           "source": source, "options": ["bind", "rprivate"]}),
         );
     }
     for m in &config.mounts {
@@ -460,8 +467,10 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     if !config.pid_host {
         namespaces.push(json!({"type": "pid"}));
     }
-    if config.network != NetworkMode::Host {
-        namespaces.push(json!({"type": "network"}));
+    match (&inputs.network_peer, config.network) {
+        (Some((netns, _)), _) => namespaces.push(json!({"type": "network", "path": netns})),
+        (None, NetworkMode::Host) => {}
+        (None, _) => namespaces.push(json!({"type": "network"})),
     }
     if !config.ipc_host {
         namespaces.push(json!({"type": "ipc"}));
@@ -670,6 +679,7 @@ mod tests {
             swap_accounting: true,
             host_caps: u64::MAX,
             console_size: None,
+            network_peer: None,
         }
     }
 

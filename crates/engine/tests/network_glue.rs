@@ -103,7 +103,8 @@ impl Ctr {
         let want = format!(":{port:04X}");
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
-            let (_, tcp) = self.sh("cat /proc/net/tcp");
+            // busybox nc listens on :: where IPv6 is up: its socket is in tcp6.
+            let (_, tcp) = self.sh("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null");
             if tcp.lines().any(|l| {
                 let f: Vec<&str> = l.split_whitespace().collect();
                 f.len() > 3 && f[1].ends_with(&want) && f[3] == "0A"

@@ -23,6 +23,7 @@
 //! (under `<runroot>/networks/lock`), firewall rules in `table inet berth`.
 
 mod attachment;
+mod claims;
 pub mod error;
 pub mod hosts;
 mod ipam;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::attachment::{AttachRequest, Attachment};
+use crate::claims::HostLock;
 use crate::error::{Error, Result, file_err};
 use crate::hosts::{Peer, rewrite_hosts_file};
 use crate::ipam::{Leases, Lock};
@@ -162,13 +163,14 @@ impl Networks {
 
     /// The first free /24 from 10.89.0.0 up that no network of ours, no host route and neither
     /// docker's nor podman's default subnet overlaps.
-    fn pick_subnet(&self, name: &str, existing: &[Network]) -> Result<Subnet> {
+    fn pick_subnet(&self, name: &str, existing: &[Network], others: &[Subnet]) -> Result<Subnet> {
         let routes = Self::host_routes()?;
         let avoid: Vec<Subnet> = AVOID.iter().map(|s| s.parse().expect("constant")).collect();
         let mut cand: Subnet = FIRST_AUTO.parse().expect("constant");
         let last: Subnet = "10.255.255.0/24".parse().expect("constant");
         loop {
             let clash = existing.iter().any(|n| n.subnet.overlaps(&cand))
+                || others.iter().any(|o| o.overlaps(&cand))
                 || routes.iter().any(|r| r.overlaps(&cand))
                 || avoid.iter().any(|a| a.overlaps(&cand));
             if !clash {
@@ -183,7 +185,32 @@ impl Networks {
         }
     }
 
-    fn build(&self, req: &CreateRequest, existing: &[Network], bridge: String) -> Result<Network> {
+    /// Build a definition and store it, its subnet claimed host-wide (see `crate::claims`).
+    fn build_and_store(
+        &self,
+        req: &CreateRequest,
+        existing: &[Network],
+        bridge: String,
+    ) -> Result<Network> {
+        let host = HostLock::take()?;
+        let own = self.store.path(&req.name);
+        let others = host.claimed_by_others(&own);
+        let net = self.build(req, existing, &others, bridge)?;
+        self.store.put(&net)?;
+        if let Err(e) = host.claim(&net.subnet, &own) {
+            let _ = self.store.delete(&net.name);
+            return Err(e);
+        }
+        Ok(net)
+    }
+
+    fn build(
+        &self,
+        req: &CreateRequest,
+        existing: &[Network],
+        others: &[(Subnet, PathBuf)],
+        bridge: String,
+    ) -> Result<Network> {
         let name = &req.name;
         let driver = req.driver.clone().unwrap_or_else(|| "bridge".into());
         if driver != "bridge" {
@@ -202,9 +229,20 @@ impl Networks {
                         other_subnet: o.subnet,
                     });
                 }
+                if let Some((o, owner)) = others.iter().find(|(o, _)| o.overlaps(&s)) {
+                    return Err(Error::SubnetOverlap {
+                        name: name.clone(),
+                        subnet: s,
+                        other: format!("{} (another berth root's)", owner.display()),
+                        other_subnet: *o,
+                    });
+                }
                 s
             }
-            None => self.pick_subnet(name, existing)?,
+            None => {
+                let others: Vec<Subnet> = others.iter().map(|(s, _)| *s).collect();
+                self.pick_subnet(name, existing, &others)?
+            }
         };
         let gateway = match req.gateway {
             Some(g) => {
@@ -263,9 +301,7 @@ impl Networks {
                 o.name
             )));
         }
-        let net = self.build(req, &existing, bridge)?;
-        self.store.put(&net)?;
-        Ok(net)
+        self.build_and_store(req, &existing, bridge)
     }
 
     fn ensure_default_locked(&self) -> Result<Network> {
@@ -277,9 +313,7 @@ impl Networks {
             name: DEFAULT_NETWORK.into(),
             ..Default::default()
         };
-        let net = self.build(&req, &existing, self.default_bridge.clone())?;
-        self.store.put(&net)?;
-        Ok(net)
+        self.build_and_store(&req, &existing, self.default_bridge.clone())
     }
 
     /// `network ls`: every network, the default one included (made on first use).
@@ -545,7 +579,11 @@ impl Networks {
         }
         self.down_locked(rt, net)?;
         Leases::delete_file(&self.run_dir, &net.name)?;
-        self.store.delete(&net.name)
+        self.store.delete(&net.name)?;
+        if let Ok(host) = HostLock::take() {
+            host.release(&net.subnet, &self.store.path(&net.name));
+        }
+        Ok(())
     }
 
     /// Delete the network's bridge and chains; the table goes with the last bridge.

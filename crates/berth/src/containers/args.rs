@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use berth_engine::config::{
-    self, ContainerConfig, DeviceSpec, HealthConfig, MountSpec, NetworkMode, Resources,
-    RestartPolicy, Ulimit, parse_health_duration,
+    self, ContainerConfig, DeviceSpec, HealthConfig, MountSpec, Resources, RestartPolicy, Ulimit,
+    parse_health_duration,
 };
+use berth_engine::network::{NetworkFlags, NetworkOptions};
 use berth_engine::{Error, Result, units};
 use clap::ArgAction;
 
@@ -90,9 +91,27 @@ pub struct CreateArgs {
     /// seccomp=FILE|unconfined, no-new-privileges, label=...
     #[arg(long)]
     pub security_opt: Vec<String>,
-    /// none, host (default: a private namespace with loopback)
+    /// bridge (the default), none, host, container:NAME|ID, or a network's name
     #[arg(long, visible_alias = "net")]
     pub network: Option<String>,
+    /// Another name the container has on a user network
+    #[arg(long = "network-alias", visible_alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// The container's IPv4 address on its network
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// The container's MAC address on its network
+    #[arg(long)]
+    pub mac_address: Option<String>,
+    /// Publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges as A-B
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish every port the image exposes on a free host port
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Do not write the container's /etc/hosts
+    #[arg(long)]
+    pub no_hosts: bool,
     /// host
     #[arg(long)]
     pub pid: Option<String>,
@@ -293,7 +312,22 @@ impl CreateArgs {
                 }
             }
         }
-        c.network = NetworkMode::parse(self.network.as_deref().unwrap_or(""))?;
+        // Like containers.conf's `netns`: what --network means when it is not given.
+        let default_network = std::env::var("BERTH_DEFAULT_NETWORK").ok();
+        c.net = NetworkOptions::parse(&NetworkFlags {
+            network: self.network.as_deref().or(default_network.as_deref()),
+            aliases: &self.network_alias,
+            ip: self.ip.as_deref(),
+            mac: self.mac_address.as_deref(),
+            publish: &self.publish,
+            publish_all: self.publish_all,
+            dns: &self.dns,
+            dns_search: &self.dns_search,
+            dns_option: &self.dns_option,
+            add_host: &self.add_host,
+            no_hosts: self.no_hosts,
+        })?;
+        c.network = c.net.namespace();
         c.pid_host = host_only("--pid", &self.pid)?;
         c.ipc_host = host_only("--ipc", &self.ipc)?;
         c.uts_host = host_only("--uts", &self.uts)?;
@@ -445,7 +479,7 @@ mod tests {
             c.health.unwrap().interval,
             std::time::Duration::from_secs(1)
         );
-        assert_eq!(c.network, NetworkMode::Host);
+        assert_eq!(c.network, config::NetworkMode::Host);
         assert_eq!(c.seccomp.as_deref(), Some("unconfined"));
         assert_eq!(c.log.max_size, Some(1024));
         assert_eq!(c.hostname.as_deref(), Some("box"));
@@ -465,7 +499,7 @@ mod tests {
             .to_config()
             .unwrap_err();
         assert!(e.to_string().contains("--restart"), "{e}");
-        let e = parse(&["--network", "bridge0", "img"])
+        let e = parse(&["--network", "bad/name", "img"])
             .create
             .to_config()
             .unwrap_err();

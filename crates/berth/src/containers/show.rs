@@ -56,7 +56,7 @@ pub fn ps(engine: &Engine, args: PsArgs) -> CmdResult {
     }
     let items: Vec<serde_json::Value> = rows
         .iter()
-        .map(|(r, live)| ps::item(r, live, args.no_trunc))
+        .map(|(r, live)| ps::item(engine, r, live, args.no_trunc))
         .collect();
     let text = output::render(&items, &Format::parse(args.format.as_deref()), || {
         let rows = items

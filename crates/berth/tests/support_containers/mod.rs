@@ -81,6 +81,9 @@ impl Env {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BERTH);
+        // These tests predate bridge networks: a private namespace with loopback, unless a
+        // test asks (network_run.rs covers the default bridge).
+        c.env("BERTH_DEFAULT_NETWORK", "none");
         c.arg("--root")
             .arg(&self.root)
             .arg("--runroot")

@@ -28,6 +28,7 @@ impl Berth {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.env("BERTH_DEFAULT_NETWORK", "none");
         cmd.arg("--root")
             .arg(self.root())
             .arg("--runroot")

@@ -1,0 +1,683 @@
+//! `berth run` on bridge networks, as a person uses them: the default bridge, user networks
+//! with names and aliases, published ports reached from the host on 127.0.0.1 (TCP, UDP, `-P`,
+//! a free port), hairpin, `--network container:`, `--internal`, parallel starts, the seed's
+//! redis benchmark over a published port, teardown on `rm`, `stop` and a SIGKILLed monitor,
+//! and bad input refused with nothing set up. Only loopback and the bridges these tests make
+//! are contacted; containers get `--dns 127.0.0.1` (their own loopback), never the host's
+//! resolver.
+//!
+//! Every test runs on its own root, so it has its own nftables table and default bridge (named
+//! from a hash of the root) and its own subnets (claimed host-wide): tests in parallel never
+//! see each other's state, and each checks that its own is gone at the end.
+
+mod support_containers;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use support_containers::{Env, can_run, text};
+
+const NO_DNS: &str = "--dns=127.0.0.1";
+
+/// The default bridge and nftables table of a root (see `berth_engine::network::networks`).
+fn root_tag(root: &Path) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in root.as_os_str().as_encoded_bytes() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+fn sh(line: &str) -> String {
+    text(
+        &Command::new("sh")
+            .args(["-c", line])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+}
+
+fn link_exists(name: &str) -> bool {
+    Path::new("/sys/class/net").join(name).exists()
+}
+
+/// A test's world on bridge networks: the container harness, plus a check on drop that the
+/// kernel holds nothing of this root (bridges, veths, the table, leases).
+struct Net {
+    env: Env,
+    veths: std::sync::Mutex<Vec<String>>,
+}
+
+impl Net {
+    fn new() -> Net {
+        Net {
+            env: Env::new(),
+            veths: Default::default(),
+        }
+    }
+
+    fn tag(&self) -> String {
+        root_tag(&self.env.root)
+    }
+
+    /// `run -d` on the busybox rootfs; remembers the container's host veths.
+    fn detached(&self, flags: &[&str], command: &[&str]) -> String {
+        let mut f = vec![NO_DNS];
+        f.extend_from_slice(flags);
+        let id = self.env.run_detached(&f, command);
+        let state = self
+            .env
+            .runroot
+            .join("containers")
+            .join(&id)
+            .join("network.json");
+        if let Ok(b) = std::fs::read(state) {
+            let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
+            for a in atts.as_array().into_iter().flatten() {
+                self.veths
+                    .lock()
+                    .unwrap()
+                    .push(a["host_veth"].as_str().unwrap().to_string());
+            }
+        }
+        id
+    }
+
+    /// `run --rm` of a command; (exit code, stdout, stderr).
+    fn run(&self, flags: &[&str], command: &[&str]) -> (i32, String, String) {
+        let mut f = vec![NO_DNS];
+        f.extend_from_slice(flags);
+        self.env.run(&f, command)
+    }
+
+    fn ip_of(&self, name: &str) -> String {
+        self.env.inspect(name, "{{.NetworkSettings.IPAddress}}")
+    }
+
+    /// Everything of this root that must be gone once its containers are.
+    fn assert_clean(&self) {
+        let tag = self.tag();
+        let gone = self.env.eventually(Duration::from_secs(10), || {
+            self.veths.lock().unwrap().iter().all(|v| !link_exists(v))
+        });
+        assert!(gone, "veths left: {:?}", self.veths.lock().unwrap());
+        for leases in std::fs::read_dir(self.env.runroot.join("networks"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".leases"))
+        {
+            let l: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(leases.path()).unwrap()).unwrap();
+            assert_eq!(l["leases"], serde_json::json!([]), "{:?}", leases.path());
+        }
+        self.env.ok(&["network", "prune", "-f"]);
+        assert!(!link_exists(&format!("berth{tag}")), "default bridge left");
+        assert!(
+            !sh("nft list tables").contains(&format!("berth_{tag}")),
+            "nft table left"
+        );
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for id in self.env.ids() {
+            let _ = self.env.cmd(&["rm", "-f", &id]).output();
+        }
+        let _ = self.env.cmd(&["network", "prune", "-f"]).output();
+        // Whatever prune could not take (a failed test's bridge), by name.
+        let tag = self.tag();
+        let _ = Command::new("ip")
+            .args(["link", "del", &format!("berth{tag}")])
+            .output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", &format!("berth_{tag}")])
+            .output();
+    }
+}
+
+fn can_net(test: &str) -> bool {
+    can_run(test, &["nft", "ip"])
+}
+
+/// A busybox httpd answering `body` on port 80 of the container.
+fn httpd(body: &str) -> [String; 3] {
+    [
+        "sh".into(),
+        "-c".into(),
+        format!(
+            "mkdir -p /w/{body} && echo {body} > /w/{body}/index.html && exec httpd -f -p 80 -h /w/{body}"
+        ),
+    ]
+}
+
+fn argv(a: &[String]) -> Vec<&str> {
+    a.iter().map(String::as_str).collect()
+}
+
+/// GET / from the host; the body's last line.
+fn get(addr: &str) -> String {
+    for _ in 0..100 {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if !out.is_empty() {
+                return out.lines().last().unwrap_or_default().to_string();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    String::new()
+}
+
+/// The shell line a client container runs to GET / of `host:port`.
+fn wget_line(host: &str, port: u16) -> String {
+    format!(
+        "(for i in $(seq 50); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1); [ -n \"$r\" ] && echo \"$r\" && exit 0; sleep 0.1; done; exit 1)"
+    )
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn default_bridge_ports_from_the_host_and_hairpin() {
+    if !can_net("default_bridge_ports_from_the_host_and_hairpin") {
+        return;
+    }
+    let n = Net::new();
+    let (p1, p2) = (free_port(), free_port());
+    // No --network: the default bridge, as docker's run does.
+    let mut cmd = n.env.cmd(&[]);
+    cmd.env_remove("BERTH_DEFAULT_NETWORK");
+    let rootfs = n.env.rootfs.to_str().unwrap();
+    let (l1, l2) = (format!("127.0.0.1:{p1}:80"), format!("{p2}:80"));
+    let mut args = vec![
+        "run", "-d", "--name", "web", NO_DNS, "-p", &l1, "-p", &l2, "--rootfs", rootfs,
+    ];
+    let body = httpd("hello-web");
+    args.extend(argv(&body));
+    let out = cmd.args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_string();
+    let atts: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            n.env
+                .runroot
+                .join("containers")
+                .join(&id)
+                .join("network.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(atts[0]["network"], "bridge");
+    n.veths
+        .lock()
+        .unwrap()
+        .push(atts[0]["host_veth"].as_str().unwrap().to_string());
+    assert_eq!(get(&format!("127.0.0.1:{p1}")), "hello-web");
+    assert_eq!(get(&format!("127.0.0.1:{p2}")), "hello-web");
+    // docker port, ps and inspect tell the same.
+    let ports = n.env.ok(&["port", "web"]);
+    assert!(
+        ports.contains(&format!("80/tcp -> 127.0.0.1:{p1}")),
+        "{ports}"
+    );
+    assert!(
+        ports.contains(&format!("80/tcp -> 0.0.0.0:{p2}")),
+        "{ports}"
+    );
+    assert_eq!(
+        n.env.ok(&["port", "web", "80"]).lines().next().unwrap(),
+        format!("127.0.0.1:{p1}")
+    );
+    let ps = n.env.ok(&["ps", "--format", "{{.Ports}} {{.Networks}}"]);
+    assert!(
+        ps.contains(&format!("127.0.0.1:{p1}->80/tcp")) && ps.contains("bridge"),
+        "{ps}"
+    );
+    let bindings = n.env.inspect("web", "{{json .HostConfig.PortBindings}}");
+    assert!(
+        bindings.contains(&format!("\"HostPort\":\"{p1}\"")) && bindings.contains("127.0.0.1"),
+        "{bindings}"
+    );
+    let ip = n.ip_of("web");
+    assert!(ip.starts_with("10."), "{ip}");
+    // Another container on the default network: by IP, and through the published port on the
+    // gateway (hairpin through the host's NAT).
+    let gw = n.env.inspect("web", "{{.NetworkSettings.Gateway}}");
+    let line = format!("{} && {}", wget_line(&ip, 80), wget_line(&gw, p2));
+    let (code, out, err) = n.run(&["--network", "bridge"], &["sh", "-c", &line]);
+    assert_eq!(code, 0, "{out} {err}");
+    assert_eq!(out, "hello-web\nhello-web\n");
+    n.env.ok(&["rm", "-f", "web"]);
+    // The port is free again at once.
+    assert!(TcpListener::bind(("127.0.0.1", p1)).is_ok());
+    n.assert_clean();
+}
+
+#[test]
+fn user_network_names_aliases_both_ways() {
+    if !can_net("user_network_names_aliases_both_ways") {
+        return;
+    }
+    let n = Net::new();
+    n.env
+        .ok(&["network", "create", "--subnet", "10.231.7.0/24", "front"]);
+    let body = httpd("from-a");
+    n.detached(
+        &["--name", "a", "--network", "front", "--network-alias", "db"],
+        &argv(&body),
+    );
+    let body = httpd("from-b");
+    n.detached(
+        &["--name", "b", "--network", "front", "--ip", "10.231.7.77"],
+        &argv(&body),
+    );
+    assert_eq!(n.ip_of("b"), "10.231.7.77");
+    // a started first, b second: each reaches the other by name; a also by its alias.
+    for (from, to, want) in [
+        ("a", "b", "from-b"),
+        ("b", "a", "from-a"),
+        ("b", "db", "from-a"),
+    ] {
+        let out = n.env.ok(&["exec", from, "sh", "-c", &wget_line(to, 80)]);
+        assert_eq!(out.trim(), want, "{from} -> {to}");
+    }
+    // The network cannot go while in use.
+    let out = n.env.berth(&["network", "rm", "front"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("front"), "{}", text(&out.stderr));
+    // b leaves: a's hosts file forgets it.
+    n.env.ok(&["rm", "-f", "b"]);
+    let hosts = n.env.ok(&["exec", "a", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("10.231.7.77"), "{hosts}");
+    n.env.ok(&["rm", "-f", "a"]);
+    n.env.ok(&["network", "rm", "front"]);
+    n.assert_clean();
+}
+
+#[test]
+fn udp_publish_all_and_a_free_port() {
+    if !can_net("udp_publish_all_and_a_free_port") {
+        return;
+    }
+    let n = Net::new();
+    let rootfs = n.env.rootfs.to_str().unwrap();
+    // An image that exposes 80/tcp, for -P.
+    n.env
+        .ok(&["import", "--change", "EXPOSE 80", rootfs, "exposer"]);
+    let body = httpd("exposed");
+    let mut args = vec!["run", "-d", "--name", "web", NO_DNS, "-P", "exposer"];
+    args.extend(argv(&body));
+    let id = n.env.ok(&args).trim().to_string();
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            n.env
+                .runroot
+                .join("containers")
+                .join(&id)
+                .join("network.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    n.veths
+        .lock()
+        .unwrap()
+        .push(state[0]["host_veth"].as_str().unwrap().to_string());
+    let port = n.env.ok(&["port", "web", "80/tcp"]);
+    let addr = port.lines().next().unwrap().replace("0.0.0.0", "127.0.0.1");
+    assert_eq!(get(&addr), "exposed");
+
+    // UDP on a host port the kernel picks (`-p IP::CTRPORT/udp`). busybox has no UDP server:
+    // the host's python3 answers, from the host's /usr mounted read-only.
+    n.detached(
+        &[
+            "--name",
+            "echo",
+            "-p",
+            "127.0.0.1::5353/udp",
+            "-v",
+            "/usr:/usr:ro",
+            "-v",
+            "/usr/lib:/lib:ro",
+            "-v",
+            "/usr/lib64:/lib64:ro",
+        ],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 5353))\nwhile True:\n    d, a = s.recvfrom(100)\n    s.sendto(b'echo:' + d, a)",
+        ],
+    );
+    let port = n.env.ok(&["port", "echo", "5353/udp"]);
+    let addr = port.trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let answered = n.env.eventually(Duration::from_secs(15), || {
+        let _ = sock.send_to(b"ping-udp", &addr);
+        // The answer comes back from the published address (the reply is un-NATed).
+        matches!(sock.recv_from(&mut buf), Ok((len, from))
+            if &buf[..len] == b"echo:ping-udp" && from.to_string() == addr)
+    });
+    assert!(answered, "no UDP answer from {addr}");
+    n.env.ok(&["rm", "-f", "web", "echo"]);
+    n.assert_clean();
+}
+
+#[test]
+fn container_network_mode_shares_the_stack() {
+    if !can_net("container_network_mode_shares_the_stack") {
+        return;
+    }
+    let n = Net::new();
+    let body = httpd("shared");
+    n.detached(&["--name", "web", "--network", "bridge"], &argv(&body));
+    let ip = n.ip_of("web");
+    // Same interfaces and address; the server is on its loopback.
+    let (code, out, err) = n.env.run(
+        &["--network", "container:web"],
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "ip -o -4 addr show eth0 | grep -q ' {ip}/' && {}",
+                wget_line("127.0.0.1", 80)
+            ),
+        ],
+    );
+    assert_eq!((code, out.as_str()), (0, "shared\n"), "{err}");
+    // Flags that belong to the other container are refused.
+    let (code, _, err) = n
+        .env
+        .run(&["--network", "container:web", "-p", "80"], &["true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("-p/--publish"), "{err}");
+    // An unknown or stopped peer.
+    let (code, _, err) = n.env.run(&["--network", "container:nosuch"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("nosuch"), "{err}");
+    n.env.ok(&["stop", "-t", "1", "web"]);
+    let (code, _, err) = n.env.run(&["--network", "container:web"], &["true"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not running"), "{err}");
+    n.env.ok(&["rm", "-f", "web"]);
+    n.assert_clean();
+}
+
+#[test]
+fn internal_network_has_no_way_out() {
+    if !can_net("internal_network_has_no_way_out") {
+        return;
+    }
+    let n = Net::new();
+    n.env.ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.231.8.0/24",
+        "sealed",
+    ]);
+    n.env
+        .ok(&["network", "create", "--subnet", "10.231.9.0/24", "open"]);
+    let body = httpd("outside");
+    n.detached(&["--name", "target", "--network", "bridge"], &argv(&body));
+    let ip = n.ip_of("target");
+    // From another (non-internal) network the target is reachable through the host...
+    let (code, out, err) = n.run(&["--network", "open"], &["sh", "-c", &wget_line(&ip, 80)]);
+    assert_eq!((code, out.as_str()), (0, "outside\n"), "{err}");
+    // ...from the internal one it is not, and there is no default route.
+    let line = format!(
+        "ip route | grep -q default && echo has-default; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 80; echo done"
+    );
+    let (code, out, _) = n.run(&["--network", "sealed"], &["sh", "-c", &line]);
+    assert_eq!((code, out.as_str()), (0, "done\n"));
+    n.env.ok(&["rm", "-f", "target"]);
+    n.env.ok(&["network", "rm", "sealed", "open"]);
+    n.assert_clean();
+}
+
+#[test]
+fn twenty_parallel_runs_get_distinct_addresses() {
+    if !can_net("twenty_parallel_runs_get_distinct_addresses") {
+        return;
+    }
+    let n = Net::new();
+    n.env
+        .ok(&["network", "create", "--subnet", "10.231.10.0/24", "many"]);
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let n = &n;
+                s.spawn(move || {
+                    let name = format!("c{i}");
+                    let rootfs = n.env.rootfs.to_str().unwrap();
+                    n.env
+                        .ok(&[
+                            "run",
+                            "-d",
+                            "--name",
+                            &name,
+                            NO_DNS,
+                            "--network",
+                            "many",
+                            "--rootfs",
+                            rootfs,
+                            "sleep",
+                            "60",
+                        ])
+                        .trim()
+                        .to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ips: Vec<String> = (0..20).map(|i| n.ip_of(&format!("c{i}"))).collect();
+    for id in &ids {
+        let b = std::fs::read(
+            n.env
+                .runroot
+                .join("containers")
+                .join(id)
+                .join("network.json"),
+        )
+        .unwrap();
+        let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        n.veths
+            .lock()
+            .unwrap()
+            .push(atts[0]["host_veth"].as_str().unwrap().to_string());
+    }
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{ips:?}");
+    assert!(ips.iter().all(|ip| ip.starts_with("10.231.10.")), "{ips:?}");
+    let mut args = vec!["rm", "-f"];
+    args.extend(ids.iter().map(String::as_str));
+    n.env.ok(&args);
+    n.env.ok(&["network", "rm", "many"]);
+    n.assert_clean();
+}
+
+#[test]
+fn teardown_on_stop_and_after_a_killed_monitor() {
+    if !can_net("teardown_on_stop_and_after_a_killed_monitor") {
+        return;
+    }
+    let n = Net::new();
+    let p = free_port();
+    let spec = format!("127.0.0.1:{p}:80");
+    let body = httpd("stoppable");
+    let id = n.detached(&["--name", "s", "-p", &spec], &argv(&body));
+    assert_eq!(get(&format!("127.0.0.1:{p}")), "stoppable");
+    // stop: the veth, the lease and the port go; start brings them back.
+    n.env.ok(&["stop", "-t", "1", "s"]);
+    let veth = n.veths.lock().unwrap()[0].clone();
+    assert!(
+        n.env
+            .eventually(Duration::from_secs(10), || !link_exists(&veth)),
+        "veth {veth} left after stop"
+    );
+    assert!(TcpListener::bind(("127.0.0.1", p)).is_ok(), "port kept");
+    assert_eq!(n.env.ok(&["port", "s"]), "");
+    n.env.ok(&["start", "s"]);
+    assert_eq!(get(&format!("127.0.0.1:{p}")), "stoppable");
+    let b = std::fs::read(
+        n.env
+            .runroot
+            .join("containers")
+            .join(&id)
+            .join("network.json"),
+    )
+    .unwrap();
+    let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    n.veths
+        .lock()
+        .unwrap()
+        .push(atts[0]["host_veth"].as_str().unwrap().to_string());
+    // The monitor is SIGKILLed and the container dies with it: the next command settles it.
+    let record = n.env.record(&id);
+    let monitor = record["state"]["monitor_pid"].as_i64().unwrap();
+    let pid = record["state"]["pid"].as_i64().unwrap();
+    for p in [monitor, pid] {
+        let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+    }
+    assert!(n.env.eventually(Duration::from_secs(10), || {
+        n.env
+            .inspect("s", "{{.State.Status}}")
+            .starts_with("exited")
+    }));
+    assert_eq!(n.env.ok(&["port", "s"]), "");
+    n.env.ok(&["rm", "s"]);
+    n.assert_clean();
+}
+
+#[test]
+fn bad_network_input_is_refused_with_nothing_set_up() {
+    if !can_net("bad_network_input_is_refused_with_nothing_set_up") {
+        return;
+    }
+    let n = Net::new();
+    n.env
+        .ok(&["network", "create", "--subnet", "10.231.11.0/24", "small"]);
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let busy_spec = format!("127.0.0.1:{busy_port}:80");
+    let cases: [(&[&str], &str); 6] = [
+        (&["--network", "nosuch"], "nosuch"),
+        (&["--network", "small", "--ip", "10.9.9.9"], "10.9.9.9"),
+        (&["-p", "80:abc"], "80:abc"),
+        (&["-p", "70000:80"], "70000"),
+        (&["-p", &busy_spec], &busy_port.to_string()),
+        (&["--mac-address", "zz"], "zz"),
+    ];
+    for (flags, needle) in cases {
+        let (code, out, err) = n.run(flags, &["true"]);
+        assert_eq!(code, 125, "{flags:?}: {out} {err}");
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+    // Nothing half made: no container, no lease, no veth of this root.
+    assert!(n.env.ids().is_empty(), "{:?}", n.env.ids());
+    drop(busy);
+    n.env.ok(&["network", "rm", "small"]);
+    n.assert_clean();
+}
+
+/// The host's redis-server and the libraries it links, copied into the busybox rootfs.
+fn add_redis(rootfs: &Path) -> bool {
+    let Some(bin) = ["/usr/bin/redis-server", "/usr/sbin/redis-server"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return false;
+    };
+    let ldd = sh(&format!("ldd {bin}"));
+    let mut files = vec![bin.to_string()];
+    for line in ldd.lines() {
+        let path = match line.split("=>").nth(1) {
+            Some(rest) => rest.split_whitespace().next(),
+            None => line
+                .split_whitespace()
+                .next()
+                .filter(|p| p.starts_with('/')),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            files.push(p.to_string());
+        }
+    }
+    for f in files {
+        let dst = rootfs.join(f.trim_start_matches('/'));
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dst).unwrap();
+    }
+    true
+}
+
+/// The seed's benchmark: redis-server in a container limited to 256 MiB, published on
+/// 127.0.0.1, `redis-benchmark -c 20 -t set -n 300 -d 1000000 -r 10000` from the host, until
+/// the kernel kills it for memory; berth says so.
+#[test]
+fn seed_redis_benchmark_over_a_published_port() {
+    if !can_run(
+        "seed_redis_benchmark_over_a_published_port",
+        &["nft", "redis-server", "redis-cli", "redis-benchmark", "ldd"],
+    ) {
+        return;
+    }
+    let n = Net::new();
+    assert!(add_redis(&n.env.rootfs));
+    let p = free_port();
+    let spec = format!("127.0.0.1:{p}:6379");
+    n.detached(
+        &["--name", "redis", "-m", "256m", "-p", &spec],
+        &[
+            "redis-server",
+            "--bind",
+            "0.0.0.0",
+            "--protected-mode",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+    );
+    let up = n.env.eventually(Duration::from_secs(20), || {
+        sh(&format!("redis-cli -h 127.0.0.1 -p {p} ping 2>/dev/null")).contains("PONG")
+    });
+    assert!(up, "redis did not answer on 127.0.0.1:{p}");
+    let _ = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &p.to_string()])
+        .args([
+            "-c", "20", "-t", "set", "-n", "300", "-d", "1000000", "-r", "10000", "-q",
+        ])
+        .output()
+        .unwrap();
+    let killed = n.env.eventually(Duration::from_secs(30), || {
+        n.env.inspect("redis", "{{.State.OOMKilled}}") == "true"
+    });
+    assert!(killed, "{}", n.env.inspect("redis", "{{json .State}}"));
+    assert_eq!(n.env.inspect("redis", "{{.State.ExitCode}}"), "137");
+    n.env.ok(&["rm", "redis"]);
+    n.assert_clean();
+}
