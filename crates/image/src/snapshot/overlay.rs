@@ -4,7 +4,11 @@
 //! kernel takes one (>= 6.13) and by path otherwise: no joined option string, so the 4 KiB
 //! limit of mount(2)'s data never caps the number of layers (overlay's own limit is 500),
 //! and an fd cannot be redirected between the open and the mount. Older kernels get
-//! mount(2) with one `lowerdir=` list, as long as it fits.
+//! mount(2) with one `lowerdir=` list; when the layers' paths would not fit in its page of
+//! options, each lower dir is named by a short `/proc/self/fd/N` of an O_PATH fd instead
+//! (18 bytes a layer, ~220 layers in a page: containers/storage's `l/` links do the same
+//! job with a chdir). `BERTH_OVERLAY_LEGACY=1` takes the mount(2) path on any kernel, so
+//! tests reach it here.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
@@ -27,7 +31,16 @@ pub(super) fn available() -> bool {
         || Path::new("/sys/module/overlay").exists()
 }
 
+/// Set to `1`: mount with mount(2) and one `lowerdir=` even where `lowerdir+` exists.
+pub(crate) const LEGACY_ENV: &str = "BERTH_OVERLAY_LEGACY";
+
+/// mount(2)'s data is one page; the kernel cuts (or refuses) what is longer.
+const OPTIONS_MAX: usize = 4095;
+
 pub(super) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+    if std::env::var_os(LEGACY_ENV).is_some_and(|v| v == "1") {
+        return mount_legacy(lowers, upper, work, target);
+    }
     match mount_new_api(lowers, upper, work, target) {
         Ok(()) => Ok(()),
         Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target),
@@ -99,33 +112,63 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
 }
 
 fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    let mut data = b"lowerdir=".to_vec();
-    for (i, lower) in lowers.iter().enumerate() {
-        if i > 0 {
-            data.push(b':');
+    let by_path: Vec<Vec<u8>> = lowers
+        .iter()
+        .map(|l| l.as_os_str().as_bytes().to_vec())
+        .collect();
+    let mut data = legacy_options(&by_path, upper, work);
+    // Held until mount(2) has resolved the names: the kernel keeps its own references.
+    let mut held = Vec::new();
+    if data.len() > OPTIONS_MAX {
+        let mut short = Vec::with_capacity(lowers.len());
+        for lower in lowers {
+            let fd = open_dir(lower).map_err(|e| mount_error("open lower dir", lower, e))?;
+            short.push(proc_fd_path(&fd));
+            held.push(fd);
         }
-        data.extend(escape(lower.as_os_str().as_bytes()));
+        data = legacy_options(&short, upper, work);
     }
-    data.extend(b",upperdir=");
-    data.extend(escape(upper.as_os_str().as_bytes()));
-    data.extend(b",workdir=");
-    data.extend(escape(work.as_os_str().as_bytes()));
-    if data.len() >= 4096 {
+    if data.len() > OPTIONS_MAX {
         return Err(Error::Mount {
-            op: "mount overlay (this kernel has no lowerdir+, and the options of its layers exceed a page) on",
+            op: "mount overlay (this kernel has no lowerdir+, and even short names of its layers exceed a page of options) on",
             path: target.to_path_buf(),
             source: std::io::Error::from_raw_os_error(libc::E2BIG),
         });
     }
     let data = CString::new(data).map_err(|_| Error::Other("NUL in a layer path".into()))?;
-    rustix::mount::mount(
+    let mounted = rustix::mount::mount(
         "berth",
         target,
         "overlay",
         MountFlags::empty(),
         Some(data.as_c_str()),
     )
-    .map_err(|e| mount_error("mount overlay on", target, e))
+    .map_err(|e| mount_error("mount overlay on", target, e));
+    drop(held);
+    mounted
+}
+
+/// `lowerdir=A:B,upperdir=U,workdir=W`, each path escaped.
+fn legacy_options(lowers: &[Vec<u8>], upper: &Path, work: &Path) -> Vec<u8> {
+    let mut data = b"lowerdir=".to_vec();
+    for (i, lower) in lowers.iter().enumerate() {
+        if i > 0 {
+            data.push(b':');
+        }
+        data.extend(escape(lower));
+    }
+    data.extend(b",upperdir=");
+    data.extend(escape(upper.as_os_str().as_bytes()));
+    data.extend(b",workdir=");
+    data.extend(escape(work.as_os_str().as_bytes()));
+    data
+}
+
+/// The short name of an open directory: overlay resolves it (following the magic link) to
+/// the directory itself, so no path string of the layer is needed.
+fn proc_fd_path(fd: &OwnedFd) -> Vec<u8> {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", fd.as_raw_fd()).into_bytes()
 }
 
 /// overlay splits its options on `,` and its lower dirs on `:`; both may be escaped.

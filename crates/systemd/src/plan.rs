@@ -1,0 +1,63 @@
+//! What `create` decides before anything exists: the unit, its slice, its properties, and the
+//! `unified` keys the files must take afterwards. Bad input fails here, so nothing is left to
+//! clean up; starting the scope is then one call that cannot fail on data.
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::error::Result;
+use crate::props::{self, Resources};
+use crate::unit::UnitPath;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScopePlan {
+    pub unit: UnitPath,
+    /// The unit's Description= (`systemctl status` shows it).
+    pub description: String,
+    pub resources: Resources,
+}
+
+impl ScopePlan {
+    /// From the spec's `linux.cgroupsPath` (runc's systemd form) and `linux.resources`.
+    pub fn new(
+        cgroups_path: &str,
+        container_id: &str,
+        resources: Option<&LinuxResources>,
+    ) -> Result<ScopePlan> {
+        let unit = UnitPath::parse(cgroups_path, container_id)?;
+        let resources = match resources {
+            Some(r) => props::convert(r)?,
+            None => Resources::default(),
+        };
+        Ok(ScopePlan {
+            unit,
+            description: format!("berth container {container_id}"),
+            resources,
+        })
+    }
+
+    /// The cgroup systemd will make, relative to the cgroup root.
+    pub fn cgroup(&self) -> String {
+        self.unit.cgroup()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_holds_the_unit_and_the_converted_resources() {
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"pids":{"limit":5},"unified":{"io.max":"8:0 rbps=1"}}"#)
+                .unwrap();
+        let p = ScopePlan::new("machine.slice:libpod:abc", "abc", Some(&r)).unwrap();
+        assert_eq!(p.cgroup(), "/machine.slice/libpod-abc.scope");
+        assert_eq!(p.description, "berth container abc");
+        assert_eq!(p.resources.properties.len(), 1);
+        assert!(p.resources.unified_left.contains_key("io.max"));
+        assert!(ScopePlan::new("bad", "abc", None).is_err());
+        let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"cpus":"x"}}"#).unwrap();
+        let e = ScopePlan::new("", "abc", Some(&r)).unwrap_err().to_string();
+        assert!(e.contains("cpu.cpus"), "{e}");
+    }
+}
