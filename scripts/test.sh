@@ -6,12 +6,14 @@
 #   2. the real clients: podman, dockerd and containerd/ctr drive berth-runtime
 #      (../shared/realclients/smoke.sh)
 #   3. the focused cgroup v2 set, in a throw-away VM (scripts/v2-vm-tests.sh)
-# BERTH_TESTS selects stages (default "unit clients v2"); BERTH_SHARED points at the shared
+#   4. the systemd cgroup driver's D-Bus side against systemd as PID 1, in a guest
+#      (scripts/systemd-vm-tests.sh)
+# BERTH_TESTS selects stages (default "unit clients v2 systemd"); BERTH_SHARED points at the shared
 # folder (default: ../shared next to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test.sh: the tests create containers; run as root" >&2; exit 1; }
-stages=${BERTH_TESTS:-unit clients v2}
+stages=${BERTH_TESTS:-unit clients v2 systemd}
 shared=${BERTH_SHARED:-$(cd .. && pwd)/shared}
 step() { printf '\n== %s\n' "$*"; }
 has() { case " $stages " in *" $1 "*) return 0;; *) return 1;; esac; }
@@ -47,5 +49,9 @@ fi
 if has v2; then
   step "cgroup v2 (VM)"
   CG2VM_SCRIPT=${CG2VM_SCRIPT:-$shared/vm/run-in-cgroup2-vm.sh} scripts/v2-vm-tests.sh
+fi
+if has systemd; then
+  step "systemd cgroup driver (VM with systemd)"
+  CG2VM_SCRIPT=${CG2VM_SCRIPT:-$shared/vm/run-in-cgroup2-vm.sh} scripts/systemd-vm-tests.sh 5
 fi
 step "all tests passed"
