@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{CWD, Mode, OFlags};
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
-    fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, move_mount,
+    fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
 use crate::error::{Error, Result};
@@ -27,10 +27,30 @@ pub(super) fn available() -> bool {
         || Path::new("/sys/module/overlay").exists()
 }
 
-pub(super) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    match mount_new_api(lowers, upper, work, target) {
+/// Mount options beyond the dirs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    /// overlay's `volatile` (Linux >= 5.10): no sync of the upper on unmount or syncfs, for
+    /// an upper that is thrown away anyway. The kernel leaves `work/incompat/volatile` behind
+    /// and refuses the next mount while it is there (see [`super::Rootfs::mount`]).
+    pub volatile: bool,
+}
+
+/// The dir the kernel creates in the work dir of a volatile mount.
+pub(super) fn volatile_marker(work: &Path) -> PathBuf {
+    work.join("work").join("incompat").join("volatile")
+}
+
+pub(super) fn mount(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    options: Options,
+) -> Result<()> {
+    match mount_new_api(lowers, upper, work, target, options) {
         Ok(()) => Ok(()),
-        Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target),
+        Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target, options),
         Err(NewApi::Failed(e)) => Err(e),
     }
 }
@@ -46,6 +66,7 @@ fn mount_new_api(
     upper: &Path,
     work: &Path,
     target: &Path,
+    options: Options,
 ) -> Result<(), NewApi> {
     let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
@@ -76,6 +97,9 @@ fn mount_new_api(
         .map_err(|e| failed("set upper dir", upper, e))?;
     fsconfig_set_string(&fs, "workdir", work.as_os_str())
         .map_err(|e| failed("set work dir", work, e))?;
+    if options.volatile {
+        fsconfig_set_flag(&fs, "volatile").map_err(|e| failed("set volatile on", target, e))?;
+    }
     fsconfig_create(&fs).map_err(|e| failed("create overlay for", target, e))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| failed("fsmount overlay for", target, e))?;
@@ -98,7 +122,13 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
     )
 }
 
-fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+fn mount_legacy(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    options: Options,
+) -> Result<()> {
     let mut data = b"lowerdir=".to_vec();
     for (i, lower) in lowers.iter().enumerate() {
         if i > 0 {
@@ -110,6 +140,9 @@ fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
     data.extend(escape(upper.as_os_str().as_bytes()));
     data.extend(b",workdir=");
     data.extend(escape(work.as_os_str().as_bytes()));
+    if options.volatile {
+        data.extend(b",volatile");
+    }
     if data.len() >= 4096 {
         return Err(Error::Mount {
             op: "mount overlay (this kernel has no lowerdir+, and the options of its layers exceed a page) on",
