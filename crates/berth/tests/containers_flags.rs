@@ -4,6 +4,8 @@
 
 mod support_containers;
 
+use std::time::Duration;
+
 use support_containers::{Env, can_run};
 
 fn cgroup_v1(controller: &str) -> bool {
@@ -351,4 +353,96 @@ fn namespaces_ulimits_sysctls() {
         .trim(),
         "1"
     );
+}
+
+/// The states of the container's processes other than PID 1 (`Z` for a zombie), from inside.
+const STATES: &str = "for s in /proc/[0-9]*/stat; do read -r pid comm state rest < $s; [ $pid = 1 ] || echo $state; done";
+
+#[test]
+fn init_reaps_orphans_and_forwards_signals() {
+    if !can_run("init", &[]) {
+        return;
+    }
+    if !berth_engine::config::INIT_CANDIDATES
+        .iter()
+        .any(|p| std::path::Path::new(p).is_file())
+    {
+        assert!(
+            std::env::var_os("BERTH_REQUIRE_ROOT").is_none(),
+            "no static init on this host (Debian package tini)"
+        );
+        eprintln!("skipped: no tini-static/docker-init");
+        return;
+    }
+    let env = Env::new();
+    // The init is PID 1, the command its child.
+    let out = env.run_ok(&["--init"], &["cat", "/proc/1/cmdline"]);
+    assert!(out.starts_with("/dev/init\0--\0cat\0"), "{out:?}");
+    // An orphan (its parent, a subshell, is gone) is reparented to PID 1. With sh exec'ing
+    // sleep as PID 1 nobody reaps it; with --init the init does.
+    let orphan = "(sleep 0.1 &); exec sleep 30";
+    let plain = env.run_detached(&[], &["sh", "-c", orphan]);
+    let inited = env.run_detached(&["--init"], &["sh", "-c", orphan]);
+    std::thread::sleep(Duration::from_millis(500));
+    let states = |id: &str| env.ok(&["exec", id, "sh", "-c", STATES]);
+    assert!(
+        env.eventually(Duration::from_secs(10), || states(&plain).contains('Z')),
+        "the control never showed a zombie: {}",
+        states(&plain)
+    );
+    assert!(!states(&inited).contains('Z'), "{}", states(&inited));
+    env.ok(&["rm", "-f", &plain]);
+    // SIGTERM from `stop` reaches the command through the init.
+    env.ok(&["rm", "-f", &inited]);
+    let id = env.run_detached(
+        &["--init"],
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 3' TERM; while :; do sleep 0.1; done",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    env.ok(&["stop", "-t", "20", &id]);
+    assert_eq!(env.inspect(&id, "{{.State.ExitCode}}"), "3");
+    assert!(env.ok(&["logs", &id]).contains("got-term"));
+    env.ok(&["rm", &id]);
+    env.assert_gone(&id);
+    // No init where one is named: the flag is named.
+    let (code, _, err) = env.run(&["--init", "--init-path", "/nonexistent/tini"], &["true"]);
+    assert_eq!(code, 125);
+    assert!(
+        err.contains("--init-path") && err.contains("/nonexistent/tini"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_containers_process_starts_with_no_signal_blocked_or_ignored() {
+    if !can_run("sigmask", &[]) {
+        return;
+    }
+    let env = Env::new();
+    // The monitor must not pass its own signal handling on (a blocked SIGTERM would make
+    // every process of the container deaf to `kill` and `stop`).
+    let out = env.run_ok(&[], &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+    let mask = |name: &str| {
+        let line = out.lines().find(|l| l.starts_with(name)).expect(name);
+        u64::from_str_radix(line.split('\t').nth(1).unwrap(), 16).unwrap()
+    };
+    assert_eq!(mask("SigBlk:"), 0, "{out}");
+    // The standard signals (glibc's reserved 32 and 33 are whatever the caller had).
+    assert_eq!(mask("SigIgn:") & 0x7fff_ffff, 0, "{out}");
+    // The same for a detached container and its exec'd processes' parent (the monitor).
+    let id = env.run_detached(&["--pid", "host"], &["sleep", "30"]);
+    let out = env.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "sleep 5 & kill $!; wait $!; echo $?",
+    ]);
+    assert_eq!(out.trim(), "143", "SIGTERM killed the background sleep");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id);
 }

@@ -380,3 +380,45 @@ fn stdin_pty_attach_and_exec() {
     env.ok(&["rm", &id]);
     env.assert_gone(&id);
 }
+
+#[test]
+fn logs_show_a_line_soon_after_the_container_printed_it() {
+    if !can_run("logs_soon", &[]) {
+        return;
+    }
+    let env = Env::new();
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let volume = format!("{}:/m", marks.display());
+    // Each tick is echoed, then its marker written: once the marker is on the host, the
+    // line is in the container's stdout pipe and the monitor owes it to the log.
+    let id = env.run_detached(
+        &["-v", &volume],
+        &[
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 5 ]; do echo tick-$i; touch /m/$i; i=$((i+1)); sleep 0.3; done; sleep 60",
+        ],
+    );
+    for i in 0..5 {
+        assert!(
+            env.eventually(Duration::from_secs(20), || marks
+                .join(i.to_string())
+                .exists()),
+            "marker {i} never written"
+        );
+        // Not a timing claim: the monitor only has to wake once on a readable pipe.
+        let line = format!("tick-{i}\n");
+        assert!(
+            env.eventually(Duration::from_secs(2), || env
+                .ok(&["logs", &id])
+                .contains(&line)),
+            "logs lacks {line:?} after its marker: {}",
+            env.ok(&["logs", &id])
+        );
+        let logs = env.ok(&["logs", &id]);
+        assert!(logs.starts_with("tick-0\n"), "{logs}");
+    }
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id);
+}

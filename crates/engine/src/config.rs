@@ -67,6 +67,52 @@ pub struct ContainerConfig {
     /// `--network` and the flags that go with it (`-p`, `--ip`, `--network-alias`, ...),
     /// validated; `network` above is the namespace this asks for.
     pub net: crate::network::NetworkOptions,
+    /// `--init`: the host's init binary (found at create), bound read-only at /dev/init and
+    /// run as the container's PID 1 ahead of its command.
+    pub init: Option<PathBuf>,
+}
+
+/// Where docker and Debian's tini package put a static init (a dynamic one would need the
+/// host's libc inside the container).
+pub const INIT_CANDIDATES: &[&str] = &[
+    "/usr/bin/tini-static",
+    "/usr/bin/docker-init",
+    "/usr/libexec/docker/docker-init",
+    "/usr/local/bin/docker-init",
+];
+
+/// The init for `--init`: `--init-path` when given (it must be a file), else the first of
+/// [`INIT_CANDIDATES`] that exists.
+pub fn find_init(init_path: Option<&std::path::Path>) -> Result<PathBuf> {
+    if let Some(path) = init_path {
+        return match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Ok(path.to_path_buf()),
+            Ok(_) => Err(Error::flag(
+                "--init-path",
+                path.display().to_string(),
+                "not a file",
+            )),
+            Err(e) => Err(Error::flag(
+                "--init-path",
+                path.display().to_string(),
+                e.to_string(),
+            )),
+        };
+    }
+    INIT_CANDIDATES
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            Error::flag(
+                "--init",
+                "true",
+                format!(
+                    "no init binary found (looked for {}); install tini (Debian: apt-get install tini) or give --init-path",
+                    INIT_CANDIDATES.join(", ")
+                ),
+            )
+        })
 }
 
 /// The network namespace a container gets: its own (bridge networks, `none`, and

@@ -83,8 +83,14 @@ pub fn rootfs_target(container_dir: &Path) -> PathBuf {
     container_dir.join("rootfs")
 }
 
-/// Mounts the image's layers (and the container's changes) at `<container_dir>/rootfs`.
-pub fn mount(root: &Path, image_id: &str, container_dir: &Path) -> Result<PathBuf> {
+/// Mounts the image's layers (and the container's changes) at `<container_dir>/rootfs`;
+/// `disposable` (a `--rm` container) mounts overlay volatile, with no sync at unmount.
+pub fn mount(
+    root: &Path,
+    image_id: &str,
+    container_dir: &Path,
+    disposable: bool,
+) -> Result<PathBuf> {
     let store = Store::open(root).map_err(|e| image_error(image_id, e))?;
     let image = store
         .resolve(image_id)
@@ -94,9 +100,12 @@ pub fn mount(root: &Path, image_id: &str, container_dir: &Path) -> Result<PathBu
         .map_err(|e| image_error(image_id, e))?;
     let target = rootfs_target(container_dir);
     std::fs::create_dir_all(&target).map_err(|e| Error::path("create", &target, e))?;
-    rootfs
-        .mount(&target)
-        .map_err(|e| image_error(image_id, e))?;
+    if disposable {
+        rootfs.mount_volatile(&target)
+    } else {
+        rootfs.mount(&target)
+    }
+    .map_err(|e| image_error(image_id, e))?;
     Ok(target)
 }
 

@@ -86,9 +86,10 @@ fn monitor_main(
     sys::close_fds_except(&[first.as_raw_fd(), devnull.as_raw_fd()]);
     // Nor its working directory (it would keep a mount busy).
     let _ = std::env::set_current_dir("/");
-    // Signals are read from descriptors or not at all: a stray SIGTERM or SIGHUP must not
-    // kill the monitor and lose the exit code.
-    let _ = sys::block_all_signals();
+    // A stray SIGTERM or SIGHUP must not kill the monitor and lose the exit code. Caught
+    // (by a handler that does nothing), not blocked: a blocked mask would be inherited by
+    // the container's processes through exec.
+    let _ = sys::catch_all_signals();
     // Without a pid namespace the container's orphans become ours, not init's.
     let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
     let mut monitor = match Monitor::new(engine, id, first, devnull) {
@@ -106,6 +107,10 @@ struct Client {
     /// The connection of the command that started the container: its stdin EOF closes the
     /// container's stdin (docker's StdinOnce).
     first: bool,
+    /// A write to it failed: dropped at the end of the poll round, not at once, since the
+    /// round holds the clients' indices (dropping it mid-round made the next index point
+    /// past the end, and the monitor panicked: the log stopped and the exit was lost).
+    gone: bool,
 }
 
 /// A started container's process and stdio.
@@ -165,6 +170,7 @@ impl Monitor {
                 fd: first,
                 reader: FrameReader::default(),
                 first: true,
+                gone: false,
             }],
             devnull,
             console_size: None,
@@ -172,8 +178,9 @@ impl Monitor {
     }
 
     fn broadcast(&mut self, kind: u8, payload: &[u8]) {
-        self.clients
-            .retain(|c| attach::write_frame(c.fd.as_fd(), kind, payload).is_ok());
+        for c in self.clients.iter_mut().filter(|c| !c.gone) {
+            c.gone = attach::write_frame(c.fd.as_fd(), kind, payload).is_err();
+        }
     }
 
     /// Start, supervise, record, restart or finish, until the container is done.
@@ -270,6 +277,7 @@ impl Monitor {
                 fd,
                 reader: FrameReader::default(),
                 first: false,
+                gone: false,
             });
         }
     }
@@ -314,7 +322,12 @@ impl Monitor {
         let rootfs = match &record.config.rootfs {
             Some(dir) => dir.clone(),
             None => {
-                let target = crate::image::mount(&self.engine.root, &record.image_id, &self.dir)?;
+                let target = crate::image::mount(
+                    &self.engine.root,
+                    &record.image_id,
+                    &self.dir,
+                    record.config.auto_remove,
+                )?;
                 self.engine
                     .records
                     .update(&self.id, |r| r.state.rootfs_mounted = true)?;
@@ -538,9 +551,10 @@ impl Monitor {
                     Slot::Probe => checker.on_probe_output(),
                 }
             }
-            for i in gone_clients.into_iter().rev() {
-                self.clients.remove(i);
+            for i in gone_clients {
+                self.clients[i].gone = true;
             }
+            self.clients.retain(|c| !c.gone);
             checker.tick(&self.engine, &self.id);
         }
     }
@@ -588,6 +602,9 @@ impl Monitor {
     /// Handles what client `i` sent; false when it went away.
     fn client_input(&mut self, i: usize, r: &mut Running) -> bool {
         let client = &mut self.clients[i];
+        if client.gone {
+            return false;
+        }
         let open = client.reader.fill(&client.fd).unwrap_or(false);
         while let Some((kind, payload)) = client.reader.next_frame() {
             match kind {

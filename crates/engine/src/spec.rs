@@ -336,7 +336,11 @@ pub fn host_bounding_set() -> u64 {
 /// Builds the config.json of a container.
 pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     let config = &record.config;
-    let argv = command_line(record)?;
+    let mut argv = command_line(record)?;
+    if config.init.is_some() {
+        // docker's --init: the init is PID 1, reaps orphans and forwards signals.
+        argv.splice(0..0, ["/dev/init".to_string(), "--".to_string()]);
+    }
     let hostname = hostname(record);
     let mut env_base = vec![DEFAULT_PATH.to_string()];
     if config.tty {
@@ -429,6 +433,12 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
         mounts.push(
             json!({"destination": format!("/etc/{file}"), "type": "bind",
                            "source": source, "options": ["bind", "rprivate"]}),
+        );
+    }
+    if let Some(init) = &config.init {
+        mounts.push(
+            json!({"destination": "/dev/init", "type": "bind", "source": init,
+                           "options": ["bind", "rprivate", "ro", "nosuid", "nodev"]}),
         );
     }
     for m in &config.mounts {

@@ -47,6 +47,51 @@ pub fn block_all_signals() -> io::Result<libc::sigset_t> {
     }
 }
 
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// Catches every signal that can be caught (but SIGCHLD and the faults) with a handler that does nothing,
+/// and unblocks them all: the process cannot be killed by a stray signal (its syscalls see
+/// EINTR, a write to a closed pipe EPIPE), while the processes it starts get a clean slate,
+/// since exec resets handled signals to their default and a mask would be inherited (a
+/// container whose PID 1 had SIGTERM blocked, and its children too, could not be stopped).
+pub fn catch_all_signals() -> io::Result<()> {
+    // SAFETY: the sigaction is zeroed then filled; the handler is async-signal-safe (it does
+    // nothing); SIGKILL, SIGSTOP and the libc-reserved real-time signals are skipped (their
+    // sigaction fails harmlessly); the empty mask is a local.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore_signal as *const () as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        for sig in 1..libc::SIGRTMAX() {
+            // Faults stay fatal (a no-op handler would return into the faulting
+            // instruction forever), and SIGABRT keeps aborting.
+            if matches!(
+                sig,
+                libc::SIGKILL
+                    | libc::SIGSTOP
+                    | libc::SIGCHLD
+                    | libc::SIGSEGV
+                    | libc::SIGBUS
+                    | libc::SIGILL
+                    | libc::SIGFPE
+                    | libc::SIGTRAP
+                    | libc::SIGSYS
+                    | libc::SIGABRT
+            ) {
+                continue;
+            }
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        if libc::pthread_sigmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Restores a mask returned by [`block_all_signals`].
 pub fn restore_signals(mask: &libc::sigset_t) {
     // SAFETY: `mask` is a valid sigset_t from block_all_signals.

@@ -55,9 +55,12 @@ pub struct CreateArgs {
     pub hostname: Option<String>,
     #[arg(long)]
     pub entrypoint: Option<String>,
-    /// Run an init inside the container (not available yet)
+    /// Run an init (the host's static tini) as PID 1: it reaps zombies and forwards signals
     #[arg(long)]
     pub init: bool,
+    /// The init binary for --init (default: tini-static or docker-init)
+    #[arg(long, value_name = "PATH")]
+    pub init_path: Option<PathBuf>,
     #[arg(short = 'l', long = "label", value_name = "KEY=VALUE")]
     pub labels: Vec<String>,
     /// Mount the container's root filesystem read-only
@@ -212,13 +215,6 @@ fn size(flag: &'static str, value: &Option<String>) -> Result<Option<u64>> {
 impl CreateArgs {
     /// The container's name (if given) and configuration.
     pub fn to_config(&self) -> Result<(Option<String>, ContainerConfig)> {
-        if self.init {
-            return Err(Error::flag(
-                "--init",
-                "true",
-                "no init binary is shipped with berth yet",
-            ));
-        }
         if let Some(driver) = self.log_driver.as_deref()
             && driver != "json-file"
         {
@@ -252,6 +248,11 @@ impl CreateArgs {
             dns: self.dns.clone(),
             dns_search: self.dns_search.clone(),
             dns_options: self.dns_option.clone(),
+            init: if self.init {
+                Some(berth_engine::config::find_init(self.init_path.as_deref())?)
+            } else {
+                None
+            },
             ..Default::default()
         };
         if self.rootfs {

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{CWD, Mode, OFlags};
 use rustix::mount::{
     FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, fsconfig_create,
-    fsconfig_set_fd, fsconfig_set_string, fsmount, fsopen, move_mount,
+    fsconfig_set_fd, fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount,
 };
 
 use crate::error::{Error, Result};
@@ -37,13 +37,33 @@ pub(crate) const LEGACY_ENV: &str = "BERTH_OVERLAY_LEGACY";
 /// mount(2)'s data is one page; the kernel cuts (or refuses) what is longer.
 const OPTIONS_MAX: usize = 4095;
 
-pub(super) fn mount(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+/// Mount options beyond the dirs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    /// overlay's `volatile` (Linux >= 5.10): no sync of the upper on unmount or syncfs, for
+    /// an upper that is thrown away anyway. The kernel leaves `work/incompat/volatile` behind
+    /// and refuses the next mount while it is there (see [`super::Rootfs::mount`]).
+    pub volatile: bool,
+}
+
+/// The dir the kernel creates in the work dir of a volatile mount.
+pub(super) fn volatile_marker(work: &Path) -> PathBuf {
+    work.join("work").join("incompat").join("volatile")
+}
+
+pub(super) fn mount(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    options: Options,
+) -> Result<()> {
     if std::env::var_os(LEGACY_ENV).is_some_and(|v| v == "1") {
-        return mount_legacy(lowers, upper, work, target);
+        return mount_legacy(lowers, upper, work, target, options);
     }
-    match mount_new_api(lowers, upper, work, target) {
+    match mount_new_api(lowers, upper, work, target, options) {
         Ok(()) => Ok(()),
-        Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target),
+        Err(NewApi::Unsupported) => mount_legacy(lowers, upper, work, target, options),
         Err(NewApi::Failed(e)) => Err(e),
     }
 }
@@ -59,6 +79,7 @@ fn mount_new_api(
     upper: &Path,
     work: &Path,
     target: &Path,
+    options: Options,
 ) -> Result<(), NewApi> {
     let fs = match fsopen("overlay", FsOpenFlags::FSOPEN_CLOEXEC) {
         Ok(fd) => fd,
@@ -89,6 +110,9 @@ fn mount_new_api(
         .map_err(|e| failed("set upper dir", upper, e))?;
     fsconfig_set_string(&fs, "workdir", work.as_os_str())
         .map_err(|e| failed("set work dir", work, e))?;
+    if options.volatile {
+        fsconfig_set_flag(&fs, "volatile").map_err(|e| failed("set volatile on", target, e))?;
+    }
     fsconfig_create(&fs).map_err(|e| failed("create overlay for", target, e))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
         .map_err(|e| failed("fsmount overlay for", target, e))?;
@@ -111,12 +135,18 @@ fn open_dir(path: &Path) -> rustix::io::Result<OwnedFd> {
     )
 }
 
-fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
+fn mount_legacy(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    target: &Path,
+    options: Options,
+) -> Result<()> {
     let by_path: Vec<Vec<u8>> = lowers
         .iter()
         .map(|l| l.as_os_str().as_bytes().to_vec())
         .collect();
-    let mut data = legacy_options(&by_path, upper, work);
+    let mut data = legacy_options(&by_path, upper, work, options);
     // Held until mount(2) has resolved the names: the kernel keeps its own references.
     let mut held = Vec::new();
     if data.len() > OPTIONS_MAX {
@@ -126,7 +156,7 @@ fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
             short.push(proc_fd_path(&fd));
             held.push(fd);
         }
-        data = legacy_options(&short, upper, work);
+        data = legacy_options(&short, upper, work, options);
     }
     if data.len() > OPTIONS_MAX {
         return Err(Error::Mount {
@@ -148,8 +178,8 @@ fn mount_legacy(lowers: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
     mounted
 }
 
-/// `lowerdir=A:B,upperdir=U,workdir=W`, each path escaped.
-fn legacy_options(lowers: &[Vec<u8>], upper: &Path, work: &Path) -> Vec<u8> {
+/// `lowerdir=A:B,upperdir=U,workdir=W[,volatile]`, each path escaped.
+fn legacy_options(lowers: &[Vec<u8>], upper: &Path, work: &Path, options: Options) -> Vec<u8> {
     let mut data = b"lowerdir=".to_vec();
     for (i, lower) in lowers.iter().enumerate() {
         if i > 0 {
@@ -161,6 +191,9 @@ fn legacy_options(lowers: &[Vec<u8>], upper: &Path, work: &Path) -> Vec<u8> {
     data.extend(escape(upper.as_os_str().as_bytes()));
     data.extend(b",workdir=");
     data.extend(escape(work.as_os_str().as_bytes()));
+    if options.volatile {
+        data.extend(b",volatile");
+    }
     data
 }
 
