@@ -67,8 +67,7 @@ impl Net {
 
     /// `run -d` on the busybox rootfs; remembers the container's host veths.
     fn detached(&self, flags: &[&str], command: &[&str]) -> String {
-        let mut f = vec![NO_DNS];
-        f.extend_from_slice(flags);
+        let f = with_network(flags);
         let id = self.env.run_detached(&f, command);
         let state = self
             .env
@@ -90,8 +89,7 @@ impl Net {
 
     /// `run --rm` of a command; (exit code, stdout, stderr).
     fn run(&self, flags: &[&str], command: &[&str]) -> (i32, String, String) {
-        let mut f = vec![NO_DNS];
-        f.extend_from_slice(flags);
+        let f = with_network(flags);
         self.env.run(&f, command)
     }
 
@@ -140,6 +138,17 @@ impl Drop for Net {
             .args(["delete", "table", "inet", &format!("berth_{tag}")])
             .output();
     }
+}
+
+/// `flags` with `--dns 127.0.0.1`, and `--network bridge` unless they name a network: the
+/// harness makes `none` the default for the older suites.
+fn with_network<'a>(flags: &[&'a str]) -> Vec<&'a str> {
+    let mut f = vec![NO_DNS];
+    if !flags.contains(&"--network") {
+        f.push("--network=bridge");
+    }
+    f.extend_from_slice(flags);
+    f
 }
 
 fn can_net(test: &str) -> bool {
@@ -322,7 +331,16 @@ fn udp_publish_all_and_a_free_port() {
     n.env
         .ok(&["import", "--change", "EXPOSE 80", rootfs, "exposer"]);
     let body = httpd("exposed");
-    let mut args = vec!["run", "-d", "--name", "web", NO_DNS, "-P", "exposer"];
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        "web",
+        NO_DNS,
+        "--network=bridge",
+        "-P",
+        "exposer",
+    ];
     args.extend(argv(&body));
     let id = n.env.ok(&args).trim().to_string();
     let state: serde_json::Value = serde_json::from_slice(
