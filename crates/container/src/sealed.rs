@@ -9,10 +9,9 @@
 //! container: then every process the container can see runs an image nobody can write to.
 //! Everyone else keeps the fast path.
 
-use std::ffi::{CString, OsString};
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Spec};
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
@@ -57,18 +56,31 @@ pub fn reexec() -> io::Error {
         Ok(fd) => fd,
         Err(e) => return e,
     };
-    let argv: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(OsString::into_vec(a)).expect("arguments have no NUL"))
-        .collect();
-    let envp: Vec<CString> = std::env::vars_os()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            CString::new(kv).expect("the environment has no NUL")
-        })
-        .collect();
+    // The kernel's copies, not std::env: a binary entered through its own C `main` (as
+    // berth-runtime is) or built static need not have filled std's argument list, and the
+    // entries read here are NUL-separated, so none can hold a NUL.
+    let argv = match nul_separated("/proc/self/cmdline") {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let envp = match nul_separated("/proc/self/environ") {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
     sys::execveat_fd(copy.as_fd(), &argv, &envp)
+}
+
+/// The NUL-separated entries of a /proc file, each as a C string.
+fn nul_separated(path: &str) -> io::Result<Vec<CString>> {
+    let bytes = std::fs::read(path)?;
+    // Every entry ends with a NUL; an empty entry before it is a real (empty) argument.
+    let Some(body) = bytes.strip_suffix(&[0]) else {
+        return Ok(Vec::new());
+    };
+    Ok(body
+        .split(|&b| b == 0)
+        .filter_map(|entry| CString::new(entry).ok())
+        .collect())
 }
 
 fn sealed_copy() -> io::Result<OwnedFd> {
