@@ -69,22 +69,29 @@ impl Net {
     fn detached(&self, flags: &[&str], command: &[&str]) -> String {
         let f = with_network(flags);
         let id = self.env.run_detached(&f, command);
-        let state = self
+        self.remember(&id);
+        id
+    }
+
+    /// The container's attachments (its network.json); their host veths are remembered, to
+    /// check at the end that they are gone.
+    fn remember(&self, id: &str) -> serde_json::Value {
+        let path = self
             .env
             .runroot
             .join("containers")
-            .join(&id)
+            .join(id)
             .join("network.json");
-        if let Ok(b) = std::fs::read(state) {
-            let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
-            for a in atts.as_array().into_iter().flatten() {
-                self.veths
-                    .lock()
-                    .unwrap()
-                    .push(a["host_veth"].as_str().unwrap().to_string());
-            }
+        let atts: serde_json::Value = std::fs::read(path)
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap_or_default();
+        for a in atts.as_array().into_iter().flatten() {
+            self.veths
+                .lock()
+                .unwrap()
+                .push(a["host_veth"].as_str().unwrap().to_string());
         }
-        id
+        atts
     }
 
     /// `run --rm` of a command; (exit code, stdout, stderr).
@@ -222,22 +229,8 @@ fn default_bridge_ports_from_the_host_and_hairpin() {
     let out = cmd.args(&args).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let id = text(&out.stdout).trim().to_string();
-    let atts: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            n.env
-                .runroot
-                .join("containers")
-                .join(&id)
-                .join("network.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
+    let atts = n.remember(&id);
     assert_eq!(atts[0]["network"], "bridge");
-    n.veths
-        .lock()
-        .unwrap()
-        .push(atts[0]["host_veth"].as_str().unwrap().to_string());
     assert_eq!(get(&format!("127.0.0.1:{p1}")), "hello-web");
     assert_eq!(get(&format!("127.0.0.1:{p2}")), "hello-web");
     // docker port, ps and inspect tell the same.
@@ -343,21 +336,7 @@ fn udp_publish_all_and_a_free_port() {
     ];
     args.extend(argv(&body));
     let id = n.env.ok(&args).trim().to_string();
-    let state: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            n.env
-                .runroot
-                .join("containers")
-                .join(&id)
-                .join("network.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    n.veths
-        .lock()
-        .unwrap()
-        .push(state[0]["host_veth"].as_str().unwrap().to_string());
+    n.remember(&id);
     let port = n.env.ok(&["port", "web", "80/tcp"]);
     let addr = port.lines().next().unwrap().replace("0.0.0.0", "127.0.0.1");
     assert_eq!(get(&addr), "exposed");
@@ -512,19 +491,7 @@ fn twenty_parallel_runs_get_distinct_addresses() {
     });
     let mut ips: Vec<String> = (0..20).map(|i| n.ip_of(&format!("c{i}"))).collect();
     for id in &ids {
-        let b = std::fs::read(
-            n.env
-                .runroot
-                .join("containers")
-                .join(id)
-                .join("network.json"),
-        )
-        .unwrap();
-        let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
-        n.veths
-            .lock()
-            .unwrap()
-            .push(atts[0]["host_veth"].as_str().unwrap().to_string());
+        n.remember(id);
     }
     ips.sort();
     ips.dedup();
@@ -560,19 +527,7 @@ fn teardown_on_stop_and_after_a_killed_monitor() {
     assert_eq!(n.env.ok(&["port", "s"]), "");
     n.env.ok(&["start", "s"]);
     assert_eq!(get(&format!("127.0.0.1:{p}")), "stoppable");
-    let b = std::fs::read(
-        n.env
-            .runroot
-            .join("containers")
-            .join(&id)
-            .join("network.json"),
-    )
-    .unwrap();
-    let atts: serde_json::Value = serde_json::from_slice(&b).unwrap();
-    n.veths
-        .lock()
-        .unwrap()
-        .push(atts[0]["host_veth"].as_str().unwrap().to_string());
+    n.remember(&id);
     // The monitor is SIGKILLed and the container dies with it: the next command settles it.
     let record = n.env.record(&id);
     let monitor = record["state"]["monitor_pid"].as_i64().unwrap();

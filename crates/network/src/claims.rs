@@ -10,10 +10,10 @@
 //! that subnet, so a root deleted with `rm -rf` (a finished test, a wiped machine) frees its
 //! subnets without any clean-up step.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, file_err};
+use crate::ipam::Lock;
 use crate::store::Network;
 use crate::subnet::Subnet;
 
@@ -22,7 +22,7 @@ pub(crate) const CLAIMS_DIR: &str = "/run/berth-subnets";
 
 /// The host-wide lock, held from the choice of a subnet until its definition is stored.
 pub(crate) struct HostLock {
-    _file: File,
+    _lock: Lock,
     dir: PathBuf,
 }
 
@@ -37,16 +37,9 @@ impl HostLock {
 
     fn take_in(dir: &Path) -> Result<HostLock> {
         std::fs::create_dir_all(dir).map_err(file_err("create", dir))?;
-        let path = dir.join(".lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(file_err("open", &path))?;
-        crate::sys::lock_exclusive(&file).map_err(file_err("lock", &path))?;
+        let lock = Lock::at(&dir.join(".lock"))?;
         Ok(HostLock {
-            _file: file,
+            _lock: lock,
             dir: dir.to_path_buf(),
         })
     }

@@ -22,14 +22,18 @@ pub(crate) struct Lock {
 
 impl Lock {
     pub fn take(run_dir: &Path) -> Result<Lock> {
-        let path = run_dir.join("lock");
+        Self::at(&run_dir.join("lock"))
+    }
+
+    /// An exclusive flock on `path` (created if missing), held until the value is dropped.
+    pub fn at(path: &Path) -> Result<Lock> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)
-            .map_err(file_err("open", &path))?;
-        crate::sys::lock_exclusive(&file).map_err(file_err("lock", &path))?;
+            .open(path)
+            .map_err(file_err("open", path))?;
+        crate::sys::lock_exclusive(&file).map_err(file_err("lock", path))?;
         Ok(Lock { _file: file })
     }
 }
