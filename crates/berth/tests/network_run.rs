@@ -654,3 +654,57 @@ fn seed_redis_benchmark_over_a_published_port() {
     n.env.ok(&["rm", "redis"]);
     n.assert_clean();
 }
+
+/// The flags that shape a container's view of its network, each checked from inside it.
+#[test]
+fn mac_dns_search_add_host_and_no_hosts_inside() {
+    if !can_net("mac_dns_search_add_host_and_no_hosts_inside") {
+        return;
+    }
+    let n = Net::new();
+    let line = "cat /sys/class/net/eth0/address; cat /etc/resolv.conf; grep -E 'gw|fixed' /etc/hosts; ip route | grep default";
+    let (code, out, err) = n.run(
+        &[
+            "--mac-address",
+            "02:42:0a:59:99:01",
+            "--dns-search",
+            "corp.example",
+            "--dns-option",
+            "ndots:2",
+            "--add-host",
+            "gw:host-gateway",
+            "--add-host",
+            "fixed:192.0.2.7",
+        ],
+        &["sh", "-c", line],
+    );
+    assert_eq!(code, 0, "{err}");
+    let gw = out
+        .lines()
+        .find_map(|l| l.strip_prefix("default via "))
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no default route: {out}"))
+        .to_string();
+    assert!(out.starts_with("02:42:0a:59:99:01\n"), "{out}");
+    assert!(out.contains("nameserver 127.0.0.1"), "{out}");
+    assert!(out.contains("search corp.example"), "{out}");
+    assert!(out.contains("options ndots:2"), "{out}");
+    // host-gateway is the network's gateway, as docker resolves it.
+    assert!(
+        out.lines().any(|l| l.starts_with(&gw) && l.ends_with("gw")),
+        "gw -> {gw}: {out}"
+    );
+    assert!(out.contains("192.0.2.7\tfixed"), "{out}");
+    // --no-hosts: the root's own /etc/hosts (here the empty mount point an earlier run left
+    // in the shared --rootfs dir), not the one berth writes, which always names localhost.
+    let (code, out, _) = n.run(
+        &["--no-hosts"],
+        &["sh", "-c", "cat /etc/hosts 2>/dev/null; echo end"],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        !out.contains("localhost") && out.ends_with("end\n"),
+        "{out}"
+    );
+    n.assert_clean();
+}
