@@ -280,12 +280,7 @@ fn stdin_pty_attach_and_exec() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout), "got one two\nrest\n");
     // -it on a real pty (script gives berth one): the container sees a terminal with our size.
-    let berth = format!(
-        "{} --root {} --runroot {}",
-        support_containers::BERTH,
-        env.root.display(),
-        env.runroot.display()
-    );
+    let berth = env.shell_command();
     let cmd = format!(
         "stty rows 33 cols 101; {berth} run --rm -it --rootfs {rootfs} sh -c 'tty; stty size; exit 4'"
     );

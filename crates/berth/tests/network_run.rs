@@ -218,7 +218,7 @@ fn default_bridge_ports_from_the_host_and_hairpin() {
     let (p1, p2) = (free_port(), free_port());
     // No --network: the default bridge, as docker's run does.
     let mut cmd = n.env.cmd(&[]);
-    cmd.env_remove("BERTH_DEFAULT_NETWORK");
+    cmd.env_remove(support_containers::NETWORK_ENV);
     let rootfs = n.env.rootfs.to_str().unwrap();
     let (l1, l2) = (format!("127.0.0.1:{p1}:80"), format!("{p2}:80"));
     let mut args = vec![

@@ -12,6 +12,9 @@ use crate::error::{Error, Result};
 /// if someone keeps them alive, which is reported then.
 const RETRY_DELAYS_MS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
 
+/// How often [`mkdir_p`] makes a parent again that vanished before its child was made.
+const PARENT_RETRIES: u32 = 100;
+
 /// `mkdir -p` below `stop` (a mountpoint, never created or removed here).
 /// Returns the directories this call created, parents first, so callers
 /// can initialise exactly those (v1 cpuset, v2 subtree_control). The common
@@ -28,19 +31,30 @@ pub(crate) fn mkdir_p(dir: &Path, stop: &Path) -> Result<Vec<PathBuf>> {
                     path: dir.to_path_buf(),
                     source: e,
                 })?;
-            let mut created = mkdir_p(parent, stop)?;
-            match std::fs::create_dir(dir) {
-                Ok(()) => created.push(dir.to_path_buf()),
-                // Created concurrently by another runtime: fine.
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(source) => {
-                    return Err(Error::Mkdir {
-                        path: dir.to_path_buf(),
-                        source,
-                    });
+            // An empty parent may go again before `dir` is made in it: its owner removes it
+            // once nothing is left below (an engine's `/berth` after its last container, a
+            // test's clean-up). Make it again; an ancestor this left uninitialised is found
+            // empty and filled by the callers (v1 cpuset's `effective`).
+            let mut tries = 0;
+            loop {
+                let mut created = mkdir_p(parent, stop)?;
+                match std::fs::create_dir(dir) {
+                    Ok(()) => created.push(dir.to_path_buf()),
+                    // Created concurrently by another runtime: fine.
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && tries < PARENT_RETRIES => {
+                        tries += 1;
+                        continue;
+                    }
+                    Err(source) => {
+                        return Err(Error::Mkdir {
+                            path: dir.to_path_buf(),
+                            source,
+                        });
+                    }
                 }
+                return Ok(created);
             }
-            Ok(created)
         }
         Err(source) => Err(Error::Mkdir {
             path: dir.to_path_buf(),
@@ -155,6 +169,55 @@ pub(crate) fn pids_recursive(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mkdir_p_survives_a_parent_removed_under_it() {
+        // One thread keeps removing the (empty) parent, as an engine does after its last
+        // container; the other keeps making a child in it, as a create does.
+        let root = tempfile::tempdir().unwrap();
+        let stop = root.path().to_path_buf();
+        let parent = stop.join("berth");
+        let done = std::sync::atomic::AtomicBool::new(false);
+        // Stops the remover also when an assertion fails (else the scope waits for it).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        let (mut removed, mut results) = (0u32, Vec::new());
+        std::thread::scope(|s| {
+            let remover = s.spawn(|| {
+                let mut n = 0u32;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    n += u32::from(std::fs::remove_dir(&parent).is_ok());
+                    // A clean-up removes once, not in a spin: give the creator a moment.
+                    std::thread::sleep(std::time::Duration::from_micros(20));
+                }
+                n
+            });
+            let _stop = Stop(&done);
+            for i in 0..10_000 {
+                let leaf = parent.join(format!("c{i}"));
+                results.push((
+                    i,
+                    mkdir_p(&leaf, &stop).map(drop).map_err(|e| e.to_string()),
+                ));
+                let _ = std::fs::remove_dir(&leaf);
+            }
+            drop(_stop);
+            removed = remover.join().unwrap();
+        });
+        let failed: Vec<_> = results.iter().filter(|(_, r)| r.is_err()).collect();
+        assert!(
+            failed.is_empty(),
+            "{} of 10000 failed, e.g. {:?}",
+            failed.len(),
+            failed.first()
+        );
+        // The race was really run: the parent went many times.
+        assert!(removed > 20, "the parent was removed only {removed} times");
+    }
 
     #[test]
     fn mkdir_p_reports_what_it_created() {

@@ -150,7 +150,7 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
             "BlkioWeight": r.blkio_weight.unwrap_or(0),
             "Devices": c.devices.iter().map(|d| json!({"PathOnHost": d.host, "PathInContainer": d.container, "CgroupPermissions": d.permissions})).collect::<Vec<_>>(),
             "Ulimits": c.ulimits.iter().map(|u| json!({"Name": u.name.trim_start_matches("RLIMIT_").to_ascii_lowercase(), "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
-            "CgroupParent": "/berth",
+            "CgroupParent": crate::cgroup_parents::CONTAINERS,
         },
         "GraphDriver": {"Name": if c.rootfs.is_some() { "rootfs" } else { "overlay" }, "Data": {
             "MergedDir": c.rootfs.clone().unwrap_or_else(|| crate::image::rootfs_target(&dir)),

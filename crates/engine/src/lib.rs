@@ -20,6 +20,7 @@
 #![recursion_limit = "512"]
 
 pub mod attach;
+pub mod cgroup_parents;
 pub mod client;
 pub mod commit;
 pub mod config;

@@ -398,10 +398,11 @@ pub fn apply(engine: &Engine, pid: i32, resources: &Resources) -> Result<Applied
     let own = ProcCgroup::read_pid(pid).map_err(|_| LimitError::NoProcess(pid))?;
     let origins = origins_of(&cgroup, &own);
     // A container's process has its container's limits: taking it out would escape them.
-    if let Some(o) = origins.iter().find(|o| o.path.starts_with("/berth/")) {
+    let containers = format!("{}/", crate::cgroup_parents::CONTAINERS);
+    if let Some(o) = origins.iter().find(|o| o.path.starts_with(&containers)) {
         let id = o
             .path
-            .trim_start_matches("/berth/")
+            .trim_start_matches(&containers)
             .split('/')
             .next()
             .unwrap_or_default();

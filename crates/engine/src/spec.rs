@@ -105,7 +105,7 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 
 /// The cgroup (absolute, below every hierarchy's root) of a container.
 pub fn cgroups_path(id: &str) -> String {
-    format!("/berth/{id}")
+    format!("{}/{id}", crate::cgroup_parents::CONTAINERS)
 }
 
 /// A capability name as the runtime-spec writes it (`net_admin` → `CAP_NET_ADMIN`).

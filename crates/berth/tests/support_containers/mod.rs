@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
+/// What `--network` means when a test does not say (network_run.rs tests the default bridge).
+pub const NETWORK_ENV: &str = "BERTH_DEFAULT_NETWORK";
+
 /// Root, and the tools a test needs: else skipped (or failed with BERTH_REQUIRE_ROOT=1).
 pub fn can_run(test: &str, tools: &[&str]) -> bool {
     let root = fs::read_to_string("/proc/self/status").is_ok_and(|s| {
@@ -83,7 +86,7 @@ impl Env {
         let mut c = Command::new(BERTH);
         // These tests predate bridge networks: a private namespace with loopback, unless a
         // test asks (network_run.rs covers the default bridge).
-        c.env("BERTH_DEFAULT_NETWORK", "none");
+        c.env(NETWORK_ENV, "none");
         c.arg("--root")
             .arg(&self.root)
             .arg("--runroot")
@@ -91,6 +94,16 @@ impl Env {
         c.args(args);
         c.stdin(Stdio::null());
         c
+    }
+
+    /// What [`Env::cmd`] runs, as a shell command line, for tests that hand berth to another
+    /// program (`script` for a pty).
+    pub fn shell_command(&self) -> String {
+        format!(
+            "{NETWORK_ENV}=none {BERTH} --root {} --runroot {}",
+            self.root.display(),
+            self.runroot.display()
+        )
     }
 
     /// Runs berth; the whole output.
@@ -249,5 +262,7 @@ impl Drop for Env {
                 }
             }
         }
+        // The engine's `/berth` parents, once no test's container is left below them.
+        berth_engine::cgroup_parents::remove_if_empty();
     }
 }

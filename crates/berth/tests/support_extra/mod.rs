@@ -173,5 +173,7 @@ impl Drop for Env {
         for m in mounts {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }
+        // The engine's `/berth` and `/berth-limit` parents, once nothing is left below.
+        berth_engine::cgroup_parents::remove_if_empty();
     }
 }
