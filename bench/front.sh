@@ -41,39 +41,10 @@ for i in $(seq 1 "$K"); do
   [ "$PODMAN" = 1 ] && "${P[@]}" run --network none --name "ps$i" localhost/bench-busybox true >/dev/null
 done
 
-python3 - "$N" "$WARMUP" "$PODMAN" "${#B[@]}" "${B[@]}" "${P[@]}" <<'PY'
-import os, random, statistics, subprocess, sys, time
-n, warmup, podman, nb = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
-berth, pod = sys.argv[5:5 + nb], sys.argv[5 + nb:]
-img = {"berth": "bench-busybox", "podman": "localhost/bench-busybox"}
-cmds = {}
-for tool, base in (("berth", berth), ("podman", pod)):
-    if tool == "podman" and not podman:
-        continue
-    cmds[f"{tool} run --rm"] = base + ["run", "--rm", "--network", "none", img[tool], "true"]
-    cmds[f"{tool} ps -a"] = base + ["ps", "-a"]
-    cmds[f"{tool} images"] = base + ["images"]
-samples = {k: [] for k in cmds}
-devnull = open(os.devnull, "wb")
-for r in range(warmup + n):
-    order = list(cmds)
-    random.shuffle(order)
-    for k in order:
-        t = time.monotonic()
-        rc = subprocess.call(cmds[k], stdout=devnull, stderr=devnull)
-        dt = time.monotonic() - t
-        if rc != 0:
-            sys.exit(f"front.sh: {' '.join(cmds[k])} exited {rc}")
-        if r >= warmup:
-            samples[k].append(dt * 1000)
-def q(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(p * len(xs)))]
-print(f"{'':28} {'median':>9} {'p10':>9} {'p90':>9}   (ms, N={n})")
-for k, xs in samples.items():
-    print(f"{k:28} {statistics.median(xs):9.1f} {q(xs, .1):9.1f} {q(xs, .9):9.1f}")
-if podman:
-    for verb in ("run --rm", "ps -a", "images"):
-        b, p = statistics.median(samples[f"berth {verb}"]), statistics.median(samples[f"podman {verb}"])
-        print(f"ratio berth/podman {verb:10} {b / p:.3f}x")
-PY
+cmds=("berth run --rm=${B[*]} run --rm --network none bench-busybox true"
+  "berth ps -a=${B[*]} ps -a" "berth images=${B[*]} images")
+[ "$PODMAN" = 1 ] && cmds+=("podman run --rm=${P[*]} run --rm --network none localhost/bench-busybox true"
+  "podman ps -a=${P[*]} ps -a" "podman images=${P[*]} images")
+python3 bench/interleave.py --n "$N" --warmup "$WARMUP" \
+  --ratio "berth run --rm:podman run --rm" --ratio "berth ps -a:podman ps -a" \
+  --ratio "berth images:podman images" "${cmds[@]}"

@@ -22,16 +22,6 @@ use support_containers::{Env, can_run, text};
 
 const NO_DNS: &str = "--dns=127.0.0.1";
 
-/// The default bridge and nftables table of a root (see `berth_engine::network::networks`).
-fn root_tag(root: &Path) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in root.as_os_str().as_encoded_bytes() {
-        h ^= u32::from(*b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
-}
-
 fn sh(line: &str) -> String {
     text(
         &Command::new("sh")
@@ -61,8 +51,9 @@ impl Net {
         }
     }
 
-    fn tag(&self) -> String {
-        root_tag(&self.env.root)
+    /// This root's nftables table and default bridge.
+    fn kernel_names(&self) -> (String, String) {
+        berth_engine::network::kernel_names(&self.env.root)
     }
 
     /// `run -d` on the busybox rootfs; remembers the container's host veths.
@@ -106,7 +97,7 @@ impl Net {
 
     /// Everything of this root that must be gone once its containers are.
     fn assert_clean(&self) {
-        let tag = self.tag();
+        let (table, bridge) = self.kernel_names();
         let gone = self.env.eventually(Duration::from_secs(10), || {
             self.veths.lock().unwrap().iter().all(|v| !link_exists(v))
         });
@@ -122,10 +113,10 @@ impl Net {
             assert_eq!(l["leases"], serde_json::json!([]), "{:?}", leases.path());
         }
         self.env.ok(&["network", "prune", "-f"]);
-        assert!(!link_exists(&format!("berth{tag}")), "default bridge left");
+        assert!(!link_exists(&bridge), "default bridge {bridge} left");
         assert!(
-            !sh("nft list tables").contains(&format!("berth_{tag}")),
-            "nft table left"
+            !sh("nft list tables").contains(&format!("inet {table}\n")),
+            "nft table {table} left"
         );
     }
 }
@@ -137,12 +128,10 @@ impl Drop for Net {
         }
         let _ = self.env.cmd(&["network", "prune", "-f"]).output();
         // Whatever prune could not take (a failed test's bridge), by name.
-        let tag = self.tag();
-        let _ = Command::new("ip")
-            .args(["link", "del", &format!("berth{tag}")])
-            .output();
+        let (table, bridge) = self.kernel_names();
+        let _ = Command::new("ip").args(["link", "del", &bridge]).output();
         let _ = Command::new("nft")
-            .args(["delete", "table", "inet", &format!("berth_{tag}")])
+            .args(["delete", "table", "inet", &table])
             .output();
     }
 }
@@ -199,6 +188,16 @@ fn wget_line(host: &str, port: u16) -> String {
     format!(
         "(for i in $(seq 50); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {host} {port} | tail -n 1); [ -n \"$r\" ] && echo \"$r\" && exit 0; sleep 0.1; done; exit 1)"
     )
+}
+
+/// Nothing listens on 127.0.0.1:`port` and nothing forwards it: a connection is refused at once.
+/// (A forwarding left to a stopped container's address would time out instead.)
+fn assert_refused(port: u16) {
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    match TcpStream::connect_timeout(&to, Duration::from_secs(3)) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+        other => panic!("127.0.0.1:{port} is still forwarded: {other:?}"),
+    }
 }
 
 fn free_port() -> u16 {
@@ -267,8 +266,8 @@ fn default_bridge_ports_from_the_host_and_hairpin() {
     assert_eq!(code, 0, "{out} {err}");
     assert_eq!(out, "hello-web\nhello-web\n");
     n.env.ok(&["rm", "-f", "web"]);
-    // The port is free again at once.
-    assert!(TcpListener::bind(("127.0.0.1", p1)).is_ok());
+    // The forwarding went with it: the host's own (empty) port answers, not a dead address.
+    assert_refused(p1);
     n.assert_clean();
 }
 
@@ -523,7 +522,7 @@ fn teardown_on_stop_and_after_a_killed_monitor() {
             .eventually(Duration::from_secs(10), || !link_exists(&veth)),
         "veth {veth} left after stop"
     );
-    assert!(TcpListener::bind(("127.0.0.1", p)).is_ok(), "port kept");
+    assert_refused(p);
     assert_eq!(n.env.ok(&["port", "s"]), "");
     n.env.ok(&["start", "s"]);
     assert_eq!(get(&format!("127.0.0.1:{p}")), "stoppable");

@@ -72,6 +72,18 @@ pub struct ContainerConfig {
     pub init: Option<PathBuf>,
 }
 
+impl ContainerConfig {
+    /// The network as `ps` and `inspect` name it: `--network`'s value (`bridge` when not
+    /// given), or for a record from before bridge networks its namespace mode.
+    pub fn network_name(&self) -> &str {
+        if self.net.network.is_empty() {
+            self.network.name()
+        } else {
+            &self.net.network
+        }
+    }
+}
+
 /// Where docker and Debian's tini package put a static init (a dynamic one would need the
 /// host's libc inside the container).
 pub const INIT_CANDIDATES: &[&str] = &[

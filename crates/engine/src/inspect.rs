@@ -115,7 +115,7 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
                 "max-size": c.log.max_size.map(|s| s.to_string()),
                 "max-file": c.log.max_file.to_string(),
             }},
-            "NetworkMode": if c.net.network.is_empty() { c.network.name() } else { c.net.network.as_str() },
+            "NetworkMode": c.network_name(),
             "PortBindings": port_bindings(&c.net),
             "PublishAllPorts": c.net.publish_all,
             "RestartPolicy": {"Name": if c.restart.name.is_empty() { "no" } else { c.restart.name.as_str() }, "MaximumRetryCount": c.restart.maximum_retry_count},

@@ -390,35 +390,35 @@ impl Monitor {
             ..
         } = created;
         drop(dir);
-        if record.config.network != crate::config::NetworkMode::Host
-            && let Err(e) = sys::loopback_up_in(spawned.pid)
-        {
-            drop(spawned);
-            let _ = ops::delete(&runtime, &self.id, true);
-            return Err(Error::Start {
-                message: format!("set up the loopback interface: {e}"),
-                exit_code: 125,
-            });
-        }
+        // The private network namespace is made ready before the program can look: loopback
+        // up, and the container attached to its network (nothing for none, host, container:).
         let hostname = crate::spec::hostname(&record);
-        let attached = crate::network::setup(
-            &self.engine,
-            &crate::network::Container {
-                id: &record.id,
-                name: &record.name,
-                hostname: &hostname,
-                opts: &record.config.net,
-                exposed_ports: &record.image.exposed_ports,
-                pid: spawned.pid,
-                container_dir: &self.dir,
-                enable_forwarding: true,
-            },
-        );
-        if let Err(e) = attached {
+        let prepared = if record.config.network == crate::config::NetworkMode::Host {
+            Ok(())
+        } else {
+            sys::loopback_up_in(spawned.pid)
+                .map_err(|e| format!("set up the loopback interface: {e}"))
+                .and_then(|()| {
+                    let container = crate::network::Container {
+                        id: &record.id,
+                        name: &record.name,
+                        hostname: &hostname,
+                        opts: &record.config.net,
+                        exposed_ports: &record.image.exposed_ports,
+                        pid: spawned.pid,
+                        container_dir: &self.dir,
+                        enable_forwarding: true,
+                    };
+                    crate::network::setup(&self.engine, &container)
+                        .map(drop)
+                        .map_err(|e| format!("set up the network: {e}"))
+                })
+        };
+        if let Err(message) = prepared {
             drop(spawned);
             let _ = ops::delete(&runtime, &self.id, true);
             return Err(Error::Start {
-                message: format!("set up the network: {e}"),
+                message,
                 exit_code: 125,
             });
         }

@@ -323,16 +323,21 @@ fn hash_hex(bytes: &[u8]) -> String {
 /// root path), so two roots on one host (tests, a user's second root) never tear down or
 /// readdress each other's rules and bridges.
 pub fn networks(engine: &Engine) -> Result<Networks> {
-    let nets = Networks::open(&engine.root, &engine.runroot)?;
-    let nets = if engine.root == Path::new(DEFAULT_ROOT) {
-        nets
-    } else {
-        let tag = hash_hex(engine.root.as_os_str().as_encoded_bytes());
-        nets.with_table(&format!("berth_{tag}"))
-            .with_default_bridge(&format!("berth{tag}"))
-    };
+    let (table, bridge) = kernel_names(&engine.root);
+    let nets = Networks::open(&engine.root, &engine.runroot)?
+        .with_table(&table)
+        .with_default_bridge(&bridge);
     let e = engine.clone();
     Ok(nets.with_liveness(move |holder| holder_alive(&e, holder)))
+}
+
+/// The nftables table and the default network's bridge of the root `root` (see [`networks`]).
+pub fn kernel_names(root: &Path) -> (String, String) {
+    if root == Path::new(DEFAULT_ROOT) {
+        return ("berth".to_string(), "berth0".to_string());
+    }
+    let tag = hash_hex(root.as_os_str().as_encoded_bytes());
+    (format!("berth_{tag}"), format!("berth{tag}"))
 }
 
 /// A lease holder is alive while its record exists and its monitor or its process runs.
@@ -450,7 +455,7 @@ pub fn settings_json(engine: &Engine, id: &str) -> serde_json::Value {
     for a in &atts {
         for p in &a.ports {
             ports
-                .entry(format!("{}/{}", p.container_port, p.proto))
+                .entry(p.private())
                 .or_default()
                 .push(serde_json::json!({
                     "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),

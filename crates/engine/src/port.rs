@@ -21,12 +21,8 @@ pub fn ports(engine: &Engine, container: &str, private: Option<&str>) -> Result<
     let published: Vec<Published> = crate::network::ports(engine, &id)
         .into_iter()
         .map(|p| Published {
-            private: format!("{}/{}", p.container_port, p.proto),
-            host_ip: match p.host_ip {
-                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
-                Some(a) => a.to_string(),
-                None => "0.0.0.0".to_string(),
-            },
+            private: p.private(),
+            host_ip: p.host_ip_text(),
             host_port: p.host_port,
         })
         .collect();

@@ -123,14 +123,7 @@ pub fn command_text(record: &ContainerRecord, no_trunc: bool) -> String {
 pub fn ports_text(ports: &[berth_network::PublishedPort]) -> String {
     ports
         .iter()
-        .map(|p| {
-            let ip = match p.host_ip {
-                Some(std::net::IpAddr::V6(a)) => format!("[{a}]"),
-                Some(a) => a.to_string(),
-                None => "0.0.0.0".to_string(),
-            };
-            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.proto)
-        })
+        .map(|p| format!("{}:{}->{}", p.host_ip_text(), p.host_port, p.private()))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -141,10 +134,6 @@ pub fn item(engine: &Engine, record: &ContainerRecord, live: &Live, no_trunc: bo
         ports_text(&crate::network::ports(engine, &record.id))
     } else {
         String::new()
-    };
-    let networks = match record.config.net.mode() {
-        crate::network::Mode::Bridge(n) => n.to_string(),
-        _ => record.config.net.network.clone(),
     };
     let labels = record
         .config
@@ -171,7 +160,7 @@ pub fn item(engine: &Engine, record: &ContainerRecord, live: &Live, no_trunc: bo
         "Names": record.name,
         "Labels": labels,
         "Mounts": record.config.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
-        "Networks": networks,
+        "Networks": record.config.network_name(),
         "Pid": live.pid,
         "ExitCode": record.state.exit_code.unwrap_or(0),
         "OOMKilled": record.state.oom_killed,

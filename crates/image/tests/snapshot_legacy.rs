@@ -3,9 +3,7 @@
 
 mod unpack_support;
 
-use berth_image::Store;
-use berth_image::snapshot::Driver;
-use unpack_support::{Mounted, Tar, image_from, root_or_skip};
+use unpack_support::{mount_many_layers, root_or_skip};
 
 /// The options of the mount at `target`, as /proc/self/mountinfo shows them.
 fn super_options(target: &std::path::Path) -> String {
@@ -20,37 +18,6 @@ fn super_options(target: &std::path::Path) -> String {
         .to_string()
 }
 
-fn mount_layers(count: usize) -> (tempfile::TempDir, std::path::PathBuf, Mounted) {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(&tmp.path().join("store")).unwrap();
-    let layers: Vec<Vec<u8>> = (0..count)
-        .map(|i| {
-            Tar::new()
-                .file(&format!("layer{i:03}"), format!("{i}").as_bytes())
-                .file("top", format!("{i}").as_bytes())
-                .finish()
-        })
-        .collect();
-    let image = image_from(&store, &layers, None);
-    let container = tmp.path().join("c");
-    let rootfs = store
-        .rootfs_with(&image, &container, Driver::Overlay)
-        .unwrap();
-    let target = container.join("rootfs");
-    std::fs::create_dir_all(&target).unwrap();
-    rootfs.mount(&target).unwrap();
-    let guard = Mounted(target.clone());
-    for i in 0..count {
-        assert!(target.join(format!("layer{i:03}")).is_file(), "layer {i}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(target.join("top")).unwrap(),
-        format!("{}", count - 1),
-        "the last layer is on top"
-    );
-    (tmp, target, guard)
-}
-
 #[test]
 fn legacy_mount_takes_more_layers_than_a_page_of_paths_and_few_by_path() {
     if !root_or_skip("overlay mounts") {
@@ -61,21 +28,22 @@ fn legacy_mount_takes_more_layers_than_a_page_of_paths_and_few_by_path() {
 
     // 140 absolute lower dirs (~100 bytes each) are far more than mount(2)'s page of data:
     // they go by short /proc/self/fd names.
-    let (_tmp, target, guard) = mount_layers(140);
-    let options = super_options(&target);
+    let many = mount_many_layers(140);
+    assert!(many.joined_lowers > 4096, "{}", many.joined_lowers);
+    let options = super_options(&many.target);
     assert!(
         options.contains("lowerdir=/proc/self/fd/"),
         "short names expected: {options}"
     );
-    drop(guard);
+    drop(many.guard);
 
     // A few layers fit by path: those stay readable in mountinfo.
-    let (tmp, target, guard) = mount_layers(3);
-    let options = super_options(&target);
+    let few = mount_many_layers(3);
+    let options = super_options(&few.target);
     assert!(!options.contains("/proc/self/fd/"), "{options}");
     assert!(
-        options.contains(tmp.path().to_str().unwrap()),
+        options.contains(few.tmp.path().to_str().unwrap()),
         "lower dirs by path expected: {options}"
     );
-    drop(guard);
+    drop(few.guard);
 }

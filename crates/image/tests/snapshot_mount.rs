@@ -5,7 +5,7 @@ mod unpack_support;
 
 use berth_image::snapshot::Driver;
 use berth_image::{Store, unmount_rootfs};
-use unpack_support::{Mounted, Tar, gzip, image_from, root_or_skip, tree};
+use unpack_support::{Mounted, Tar, gzip, image_from, mount_many_layers, root_or_skip, tree};
 
 fn layers() -> Vec<Vec<u8>> {
     vec![
@@ -128,41 +128,9 @@ fn more_layers_than_one_mount_option_string_holds() {
     if !root_or_skip("overlay mounts") {
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let store = Store::open(&tmp.path().join("store")).unwrap();
-    let count = 140;
-    let layers: Vec<Vec<u8>> = (0..count)
-        .map(|i| {
-            Tar::new()
-                .file(&format!("layer{i:03}"), format!("{i}").as_bytes())
-                .file("top", format!("{i}").as_bytes())
-                .finish()
-        })
-        .collect();
-    let image = image_from(&store, &layers, None);
     // 140 absolute lower dirs are far more than the 4 KiB page of mount(2)'s data.
-    let joined: usize = image
-        .layers
-        .iter()
-        .map(|l| store.layer_dir(&l.diff_id).as_os_str().len() + 1)
-        .sum();
-    assert!(joined > 4096, "{joined}");
-    let container = tmp.path().join("c");
-    let rootfs = store
-        .rootfs_with(&image, &container, Driver::Overlay)
-        .unwrap();
-    let target = container.join("rootfs");
-    std::fs::create_dir_all(&target).unwrap();
-    rootfs.mount(&target).unwrap();
-    let _guard = Mounted(target.clone());
-    for i in 0..count {
-        assert!(target.join(format!("layer{i:03}")).is_file(), "layer {i}");
-    }
-    assert_eq!(
-        std::fs::read_to_string(target.join("top")).unwrap(),
-        format!("{}", count - 1),
-        "the last layer is on top"
-    );
+    let many = mount_many_layers(140);
+    assert!(many.joined_lowers > 4096, "{}", many.joined_lowers);
 }
 
 #[test]

@@ -54,19 +54,28 @@ pub struct PublishedPort {
     pub proto: Proto,
 }
 
-impl fmt::Display for PublishedPort {
-    /// docker port's form: `80/tcp -> 0.0.0.0:8080`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ip = match self.host_ip {
+impl PublishedPort {
+    /// The host address as docker prints it beside a port: `0.0.0.0` for every address,
+    /// `[::1]` for an IPv6 one.
+    pub fn host_ip_text(&self) -> String {
+        match self.host_ip {
             Some(IpAddr::V6(a)) => format!("[{a}]"),
             Some(a) => a.to_string(),
             None => "0.0.0.0".to_string(),
-        };
-        write!(
-            f,
-            "{}/{} -> {}:{}",
-            self.container_port, self.proto, ip, self.host_port
-        )
+        }
+    }
+
+    /// `80/tcp`.
+    pub fn private(&self) -> String {
+        format!("{}/{}", self.container_port, self.proto)
+    }
+}
+
+impl fmt::Display for PublishedPort {
+    /// docker port's form: `80/tcp -> 0.0.0.0:8080`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (private, ip) = (self.private(), self.host_ip_text());
+        write!(f, "{private} -> {ip}:{}", self.host_port)
     }
 }
 

@@ -323,6 +323,60 @@ impl Drop for Mounted {
     }
 }
 
+/// An image of many layers, mounted: see [`mount_many_layers`].
+pub struct ManyLayers {
+    /// Declared first, so dropped first: the unmount comes before the temp dir goes.
+    pub guard: Mounted,
+    pub target: std::path::PathBuf,
+    /// Holds the store.
+    pub tmp: tempfile::TempDir,
+    /// The length of the layers' dirs joined as one `lowerdir=` list would be.
+    pub joined_lowers: usize,
+}
+
+/// An image of `count` layers, each adding `layerNNN` and overwriting `top`, mounted with the
+/// overlay driver at `<tmp>/c/rootfs`; checks that every layer shows and the last is on top.
+pub fn mount_many_layers(count: usize) -> ManyLayers {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = berth_image::Store::open(&tmp.path().join("store")).unwrap();
+    let layers: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            Tar::new()
+                .file(&format!("layer{i:03}"), format!("{i}").as_bytes())
+                .file("top", format!("{i}").as_bytes())
+                .finish()
+        })
+        .collect();
+    let image = image_from(&store, &layers, None);
+    let joined_lowers = image
+        .layers
+        .iter()
+        .map(|l| store.layer_dir(&l.diff_id).as_os_str().len() + 1)
+        .sum();
+    let container = tmp.path().join("c");
+    let rootfs = store
+        .rootfs_with(&image, &container, berth_image::snapshot::Driver::Overlay)
+        .unwrap();
+    let target = container.join("rootfs");
+    std::fs::create_dir_all(&target).unwrap();
+    rootfs.mount(&target).unwrap();
+    let guard = Mounted(target.clone());
+    for i in 0..count {
+        assert!(target.join(format!("layer{i:03}")).is_file(), "layer {i}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(target.join("top")).unwrap(),
+        format!("{}", count - 1),
+        "the last layer is on top"
+    );
+    ManyLayers {
+        guard,
+        target,
+        tmp,
+        joined_lowers,
+    }
+}
+
 /// Stores `layers` (tar streams, any compression) as one image named `name`.
 pub fn image_from(
     store: &berth_image::Store,
