@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh — build berth and walk through the seed's workflow with it, on a busybox root
-# filesystem this script assembles from the host's static busybox (no registry, no network):
+# filesystem this script assembles from the host's static busybox (no registry; containers are
+# on a bridge of the demo's own and get --dns 127.0.0.1, so nothing is asked outside):
 #   1. the rootfs as a tarball (what `docker export` writes), imported as an image
-#   2. a container that reports what it sees: pid 1, its own hostname, only loopback, its own
+#   2. a container that reports what it sees: pid 1, its own hostname, lo and eth0, its own
 #      mounts, a 64 MiB memory limit in its own cgroup
 #   3. a container in the background: ps, logs, stop, rm
 #   4. a memory hog under `-m 16m`, killed by the kernel, and berth saying so
@@ -17,14 +18,15 @@ fi
 cargo build --release -q -p berth
 work=$(mktemp -d /tmp/berth-demo.XXXXXX)
 berth() { "$PWD/target/release/berth" --root "$work/root" --runroot "$work/run" "$@"; }
-trap 'berth rm -af >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# The containers go, then the temp root's bridge and nftables table (network prune), then it.
+trap 'berth rm -af >/dev/null 2>&1; berth network prune -f >/dev/null 2>&1; rm -rf "$work"' EXIT
 show() { printf '\n$ berth %s\n' "$*"; berth "$@"; }
 
 scripts/busybox-rootfs.sh "$work/rootfs"
 tar -C "$work/rootfs" -cf "$work/rootfs.tar" .
 show import "$work/rootfs.tar" busybox
 show images
-show run --rm --hostname demo -m 64m busybox sh -c '
+show run --rm --hostname demo --dns 127.0.0.1 -m 64m busybox sh -c '
 echo "hello from a Berth container"
 echo "my pid: $$   hostname: $(hostname)"
 echo "processes I can see:"; ps -o pid,comm | sed "s/^/  /"
