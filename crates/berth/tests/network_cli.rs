@@ -99,6 +99,7 @@ impl Drop for Env {
         // Whatever a failed test left: every user network goes (which takes their chains and
         // the table down), then compare.
         let out = self.berth(&["network", "prune", "-f"]);
+        let _ = berth_network::release_claims(&self.dir.path().join("root"));
         let after = kernel_state();
         if !std::thread::panicking() {
             assert!(out.status.success());

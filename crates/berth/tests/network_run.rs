@@ -133,6 +133,8 @@ impl Drop for Net {
         let _ = Command::new("nft")
             .args(["delete", "table", "inet", &table])
             .output();
+        // The root goes with the temp dir: its subnets' host-wide claims go now.
+        let _ = berth_network::release_claims(&self.env.root);
     }
 }
 

@@ -233,6 +233,7 @@ impl Drop for Env {
             let _ = nets.prune();
             let _ = nets.teardown_idle();
         }
+        let _ = berth_network::release_claims(&self.engine.root);
         let table = format!("inet {}", self.table());
         let (_, tables) = sh("nft list tables");
         if tables.contains(&table) {

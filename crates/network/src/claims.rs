@@ -84,6 +84,20 @@ impl HostLock {
         std::fs::rename(&tmp, &path).map_err(file_err("rename", &path))
     }
 
+    /// Give back every subnet a definition below `dir` holds.
+    pub fn release_all_under(&self, dir: &Path) {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for ent in rd.flatten() {
+            if std::fs::read_to_string(ent.path())
+                .is_ok_and(|owner| Path::new(owner.trim_end()).starts_with(dir))
+            {
+                let _ = std::fs::remove_file(ent.path());
+            }
+        }
+    }
+
     /// Give `subnet` back, if `owner` is the one holding it.
     pub fn release(&self, subnet: &Subnet, owner: &Path) {
         let path = self.dir.join(file_name(subnet));
@@ -143,5 +157,15 @@ mod tests {
         assert_eq!(lock.claimed_by_others(&other).len(), 1);
         lock.release(&s, &def);
         assert!(lock.claimed_by_others(&other).is_empty());
+        // A root about to be deleted gives back all of its own, nobody else's.
+        let theirs = dir.path().join("theirs.json");
+        std::fs::write(&theirs, serde_json::to_vec(&net("10.89.2.0/24")).unwrap()).unwrap();
+        lock.claim(&"10.89.2.0/24".parse().unwrap(), &theirs)
+            .unwrap();
+        lock.claim(&s, &def).unwrap();
+        let ours = dir.path().join("n.json");
+        lock.release_all_under(&ours);
+        assert_eq!(lock.claimed_by_others(&other).len(), 1);
+        assert!(dir.path().join("claims/10.89.2.0_24").exists());
     }
 }

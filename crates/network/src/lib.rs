@@ -41,7 +41,7 @@ mod sys;
 pub use attachment::{AttachRequest, Attachment};
 pub use error::{Error, Result};
 pub use hosts::{DnsSpec, HostsSpec, Peer, hosts_content, parse_add_host, resolv_conf};
-pub use networks::{CreateRequest, Networks, enable_ip_forwarding};
+pub use networks::{CreateRequest, Networks, enable_ip_forwarding, release_claims};
 pub use ports::{PortSpec, Proto, PublishedPort, parse_publish};
 pub use store::{DEFAULT_NETWORK, Network, RESERVED};
 pub use subnet::{MacAddr, Subnet};

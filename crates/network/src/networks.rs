@@ -68,6 +68,14 @@ fn nl(op: &'static str, what: &str) -> impl FnOnce(std::io::Error) -> Error {
 /// non-internal networks need it to reach beyond the host. The engine calls this explicitly
 /// (once, when it first attaches to a non-internal network); attach never does it behind its
 /// back.
+/// Give back the host-wide subnet claims of every network defined under `root` (see
+/// `claims.rs`), for a root about to be deleted as a whole (a test's temporary root): a claim
+/// whose definition is gone is harmless, but lingers in /run until the next network is made.
+pub fn release_claims(root: &Path) -> Result<()> {
+    crate::claims::HostLock::take()?.release_all_under(&root.join("networks"));
+    Ok(())
+}
+
 pub fn enable_ip_forwarding() -> Result<()> {
     let path = "/proc/sys/net/ipv4/ip_forward";
     if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {

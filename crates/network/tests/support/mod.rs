@@ -203,7 +203,9 @@ impl Drop for Env {
                 }
             }
             self.nets.prune()?;
-            self.nets.teardown_idle()
+            self.nets.teardown_idle()?;
+            // The root goes with the temp dir: its subnets' host-wide claims go now.
+            berth_network::release_claims(&self.dir.path().join("root"))
         })();
         for ns in &self.created_ns {
             let _ = run(Command::new("ip").args(["netns", "del", ns]));
