@@ -3,6 +3,7 @@
 #   berth run --rm IMG true                 (the default bridge: veth, lease, hosts, resolv.conf)
 #   berth run --rm --network none IMG true  (loopback only)
 #   berth run --rm -p 127.0.0.1::80 IMG true (the bridge plus one published port)
+#   berth run --rm -p 80 IMG true            (a port on every address: also a [::1] relay)
 #   podman run --rm IMG true                 (its default network: netavark)
 #   podman run --rm --network none IMG true
 # Rounds in shuffled order, each command 4 times in a row (bench/interleave.py --block),
@@ -45,11 +46,12 @@ tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
 img=bench-busybox dns="--dns 127.0.0.1"
 cmds=("berth bridge=${B[*]} run --rm $dns $img true"
   "berth none=${B[*]} run --rm --network none $img true"
-  "berth bridge -p=${B[*]} run --rm $dns -p 127.0.0.1::80 $img true")
+  "berth bridge -p=${B[*]} run --rm $dns -p 127.0.0.1::80 $img true"
+  "berth bridge -p all=${B[*]} run --rm $dns -p 80 $img true")
 [ "$PODMAN" = 1 ] && cmds+=("podman bridge=${P[*]} run --rm $dns localhost/$img true"
   "podman none=${P[*]} run --rm --network none localhost/$img true")
 # In blocks: a container's network namespace is torn down by the kernel after it exits, and
 # that deferred cost must land on the next run of the same kind, not on the next command.
 python3 bench/interleave.py --n "$N" --warmup "$WARMUP" --block 4 \
-  --diff "berth bridge:berth none" --diff "berth bridge -p:berth none" \
+  --diff "berth bridge:berth none" --diff "berth bridge -p:berth none" --diff "berth bridge -p all:berth bridge -p" \
   --diff "podman bridge:podman none" --ratio "berth bridge:podman bridge" "${cmds[@]}"

@@ -53,6 +53,9 @@ pub struct CreateArgs {
     /// No masquerade and no route out of the network
     #[arg(long)]
     internal: bool,
+    /// An IPv6 network (needs an IPv6 --subnet: one network has one subnet)
+    #[arg(long)]
+    ipv6: bool,
     /// The driver: only bridge
     #[arg(short = 'd', long, default_value = "bridge")]
     driver: String,
@@ -157,10 +160,19 @@ fn bad(flag: &str, value: &str, why: &str) -> Failure {
 }
 
 fn create(engine: &Engine, a: &CreateArgs) -> CmdResult {
-    let subnet = match &a.subnet {
+    let subnet: Option<berth_network::Subnet> = match &a.subnet {
         Some(s) => Some(s.parse()?),
         None => None,
     };
+    // docker's and podman's --ipv6 add an IPv6 subnet next to the IPv4 one; a Berth network
+    // has one subnet, so say so rather than make a network without what was asked.
+    if a.ipv6 && !subnet.is_some_and(|s| s.is_v6()) {
+        return Err(bad(
+            "--ipv6",
+            a.subnet.as_deref().unwrap_or("(no --subnet)"),
+            "dual-stack networks are not supported: give an IPv6 --subnet (e.g. fd00:1::/64) for an IPv6 network",
+        ));
+    }
     let gateway = match &a.gateway {
         Some(_) if subnet.is_none() => {
             return Err("cannot set a gateway without --subnet".into());

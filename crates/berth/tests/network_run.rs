@@ -95,6 +95,23 @@ impl Net {
         self.env.inspect(name, "{{.NetworkSettings.IPAddress}}")
     }
 
+    /// The pids of this root's `[::1]` port relays (forked from a monitor, whose command line
+    /// names the runroot).
+    fn relays(&self) -> Vec<String> {
+        let runroot = self.env.runroot.to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        for p in std::fs::read_dir("/proc").unwrap().flatten() {
+            let dir = p.path();
+            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+            let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+            if comm.trim() == "berth-relay" && String::from_utf8_lossy(&cmdline).contains(&runroot)
+            {
+                out.push(p.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out
+    }
+
     /// Everything of this root that must be gone once its containers are.
     fn assert_clean(&self) {
         let (table, bridge) = self.kernel_names();
@@ -112,6 +129,10 @@ impl Net {
                 serde_json::from_slice(&std::fs::read(leases.path()).unwrap()).unwrap();
             assert_eq!(l["leases"], serde_json::json!([]), "{:?}", leases.path());
         }
+        let relays = self
+            .env
+            .eventually(Duration::from_secs(10), || self.relays().is_empty());
+        assert!(relays, "port relays left: {:?}", self.relays());
         self.env.ok(&["network", "prune", "-f"]);
         assert!(!link_exists(&bridge), "default bridge {bridge} left");
         assert!(
@@ -706,6 +727,232 @@ fn mac_dns_search_add_host_and_no_hosts_inside() {
     assert!(
         !out.contains("localhost") && out.ends_with("end\n"),
         "{out}"
+    );
+    n.assert_clean();
+}
+
+/// The host's python3 inside the busybox rootfs (read-only mounts of /usr): busybox has no UDP
+/// server and no raw sockets.
+const HOST_PYTHON: [&str; 6] = [
+    "-v",
+    "/usr:/usr:ro",
+    "-v",
+    "/usr/lib:/lib:ro",
+    "-v",
+    "/usr/lib64:/lib64:ro",
+];
+
+fn ipv6_on_host() -> bool {
+    Path::new("/proc/sys/net/ipv6/conf/all/forwarding").exists()
+}
+
+fn sysctl_value(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn ipv6_network_names_ports_and_loopback() {
+    if !can_net("ipv6_network_names_ports_and_loopback") {
+        return;
+    }
+    assert!(ipv6_on_host(), "the host has IPv6 off");
+    let n = Net::new();
+    // docker's --ipv6 is dual-stack, which a one-subnet network cannot be: said, not ignored.
+    let out = n.env.berth(&["network", "create", "--ipv6", "v6x"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("--ipv6"),
+        "{}",
+        text(&out.stderr)
+    );
+    n.env.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b7::/64",
+        "six",
+    ]);
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let (l1, l2, l3) = (
+        format!("[::1]:{p1}:80"),
+        format!("{p2}:80"),
+        format!("{p3}:5353/udp"),
+    );
+    let body = httpd("hello-six");
+    n.detached(
+        &[
+            "--name",
+            "a",
+            "--network",
+            "six",
+            "--network-alias",
+            "web6",
+            "-p",
+            &l1,
+            "-p",
+            &l2,
+        ],
+        &argv(&body),
+    );
+    let ip = n.env.inspect("a", "{{.NetworkSettings.GlobalIPv6Address}}");
+    let gw = n.env.inspect("a", "{{.NetworkSettings.IPv6Gateway}}");
+    assert!(ip.starts_with("fd42:b7::"), "{ip}");
+    assert_eq!(gw, "fd42:b7::1");
+    // docker's fields: no IPv4 address on an IPv6 network.
+    assert_eq!(n.env.inspect("a", "{{.NetworkSettings.IPAddress}}"), "");
+    let ports = n.env.ok(&["port", "a"]);
+    assert!(ports.contains(&format!("80/tcp -> [::1]:{p1}")), "{ports}");
+    assert!(ports.contains(&format!("80/tcp -> [::]:{p2}")), "{ports}");
+    // From the host: [::1] through the relay (the kernel cannot DNAT from ::1), the
+    // every-address port on [::1] too, and on the gateway's address by DNAT.
+    assert_eq!(get(&format!("[::1]:{p1}")), "hello-six");
+    assert_eq!(get(&format!("[::1]:{p2}")), "hello-six");
+    assert_eq!(get(&format!("[{gw}]:{p2}")), "hello-six");
+    assert!(!n.relays().is_empty(), "no relay for the [::1] ports");
+    // Names both ways, whichever started first, and hairpin through the gateway.
+    n.detached(&["--name", "b", "--network", "six"], &["sleep", "1d"]);
+    let line = format!(
+        "{} && {} && {}",
+        wget_line("a", 80),
+        wget_line("web6", 80),
+        wget_line(&gw, p2)
+    );
+    let out = n.env.ok(&["exec", "b", "sh", "-c", &line]);
+    assert_eq!(out, "hello-six\nhello-six\nhello-six\n");
+    let hosts = n.env.ok(&["exec", "a", "cat", "/etc/hosts"]);
+    let b_ip = n.env.inspect("b", "{{.NetworkSettings.GlobalIPv6Address}}");
+    assert!(hosts.contains(&format!("{b_ip}\tb ")), "{hosts}");
+    // A port on an IPv4 address cannot reach an IPv6 network.
+    let (code, _, err) = n.run(&["--network", "six", "-p", "127.0.0.1:8080:80"], &["true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("address family"), "{err}");
+    // UDP on [::1], relayed.
+    let mut flags = vec!["--name", "echo", "--network", "six", "-p", &l3];
+    flags.extend(HOST_PYTHON);
+    n.detached(
+        &flags,
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\ns.bind(('::', 5353))\nwhile True:\n    d, a = s.recvfrom(100)\n    s.sendto(b'echo:' + d, a)",
+        ],
+    );
+    let sock = UdpSocket::bind("[::1]:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let to = format!("[::1]:{p3}");
+    let mut buf = [0u8; 64];
+    let answered = n.env.eventually(Duration::from_secs(15), || {
+        let _ = sock.send_to(b"ping6", &to);
+        matches!(sock.recv_from(&mut buf), Ok((len, _)) if &buf[..len] == b"echo:ping6")
+    });
+    assert!(answered, "no UDP answer on {to}");
+    // A non-internal IPv6 network forwards (egress), and the bridge ignores advertisements.
+    assert_eq!(sysctl_value("/proc/sys/net/ipv6/conf/all/forwarding"), "1");
+    let nets: serde_json::Value =
+        serde_json::from_str(&n.env.ok(&["network", "inspect", "six"])).unwrap();
+    let bridge = nets[0]["network_interface"].as_str().unwrap().to_string();
+    assert_eq!(
+        sysctl_value(&format!("/proc/sys/net/ipv6/conf/{bridge}/accept_ra")),
+        "0"
+    );
+    // stop: the relay goes with the container; start brings it back.
+    n.env.ok(&["stop", "-t", "1", "a"]);
+    assert!(
+        n.env.eventually(Duration::from_secs(10), || {
+            TcpStream::connect(format!("[::1]:{p1}")).is_err()
+        }),
+        "[::1]:{p1} still served after stop"
+    );
+    n.env.ok(&["start", "a"]);
+    assert_eq!(get(&format!("[::1]:{p1}")), "hello-six");
+    n.env.ok(&["rm", "-f", "a", "b", "echo"]);
+    n.env.ok(&["network", "rm", "six"]);
+    n.assert_clean();
+}
+
+#[test]
+fn ipv4_ports_answer_on_ipv6_loopback_too() {
+    if !can_net("ipv4_ports_answer_on_ipv6_loopback_too") {
+        return;
+    }
+    assert!(ipv6_on_host(), "the host has IPv6 off");
+    let n = Net::new();
+    let p = free_port();
+    let spec = format!("{p}:80");
+    let body = httpd("both-loopbacks");
+    n.detached(&["--name", "web", "-p", &spec], &argv(&body));
+    // `localhost` is ::1 first to most programs: docker's proxy answers there, so does Berth.
+    assert_eq!(get(&format!("127.0.0.1:{p}")), "both-loopbacks");
+    assert_eq!(get(&format!("[::1]:{p}")), "both-loopbacks");
+    // A SIGKILLed monitor leaves the container running (as a killed conmon does): its
+    // ports, the relayed one too, keep working until it exits.
+    let id = n.env.ids()[0].clone();
+    let monitor = n.env.record(&id)["state"]["monitor_pid"].as_i64().unwrap();
+    let _ = Command::new("kill")
+        .args(["-9", &monitor.to_string()])
+        .status();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(&format!("[::1]:{p}")), "both-loopbacks");
+    n.env.ok(&["rm", "-f", "web"]);
+    n.assert_clean();
+}
+
+/// CVE-2020-13401: a container with NET_RAW (docker grants it) sends router advertisements
+/// to its bridge. A host that listened would take a default route and an address through the
+/// container. The attack is tried on the default network; the host's routes must not move and
+/// the bridge must be set to ignore them (on a host that forwards IPv6 the kernel ignores
+/// them anyway, so the setting is checked as well as the routes).
+#[test]
+fn router_advertisements_from_a_container_do_not_route_the_host() {
+    if !can_net("router_advertisements_from_a_container_do_not_route_the_host") {
+        return;
+    }
+    assert!(ipv6_on_host(), "the host has IPv6 off");
+    let n = Net::new();
+    let routes = || sh("ip -6 route show; ip -6 addr show");
+    let before = routes();
+    let attack = "import socket, struct\n\
+        s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)\n\
+        i = socket.if_nametoindex('eth0')\n\
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, 255)\n\
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, i)\n\
+        ra = struct.pack('!BBHBBHII', 134, 0, 0, 64, 0, 1800, 0, 0)\n\
+        pio = struct.pack('!BBBBIII', 3, 4, 64, 0xC0, 3600, 3600, 0) + socket.inet_pton(socket.AF_INET6, 'fd66:13:401::')\n\
+        for _ in range(3):\n    s.sendto(ra + pio, ('ff02::1', 0, 0, i))\n\
+        print('sent')";
+    let mut flags = vec!["--cap-add", "NET_RAW", "--network", "bridge"];
+    flags.extend(HOST_PYTHON);
+    // Wait for the container's link-local address (the advertisement's source) first.
+    let line = format!(
+        "for i in $(seq 50); do ip -6 addr show dev eth0 | grep -q 'fe80.*scope link $' && break; sleep 0.1; done; exec /usr/bin/python3 -c \"{attack}\""
+    );
+    let (code, out, err) = n.run(&flags, &["sh", "-c", &line]);
+    assert_eq!((code, out.as_str()), (0, "sent\n"), "{err}");
+    let (_, bridge) = n.kernel_names();
+    assert_eq!(
+        sysctl_value(&format!("/proc/sys/net/ipv6/conf/{bridge}/accept_ra")),
+        "0"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after = routes();
+    let taken = after.contains("fd66:13:401")
+        || after
+            .lines()
+            .any(|l| l.contains("proto ra") && l.contains(&bridge));
+    if taken {
+        // Put the host back before failing.
+        let _ = sh(&format!(
+            "ip -6 route del default dev {bridge} proto ra; ip -6 route del fd66:13:401::/64 dev {bridge}; ip -6 addr flush dev {bridge} scope global dynamic"
+        ));
+    }
+    assert!(
+        !taken,
+        "the host took a route from a container:\n{before}\n---\n{after}"
     );
     n.assert_clean();
 }

@@ -34,6 +34,7 @@ pub mod info;
 pub mod inspect;
 pub mod limit;
 pub mod logfile;
+mod loopback_relay;
 pub mod monitor;
 pub mod names;
 pub mod network;

@@ -28,6 +28,7 @@ use crate::attach::{self, ExitInfo, FrameReader};
 use crate::error::{Error, Result, start_exit_code};
 use crate::events::Event;
 use crate::logfile::{self, LineBuffer};
+use crate::loopback_relay::Relay;
 use crate::record::ContainerRecord;
 use crate::sys;
 
@@ -128,6 +129,8 @@ struct Running {
     out_lines: LineBuffer,
     err_lines: LineBuffer,
     started: Instant,
+    /// Serves the container's ports on `[::1]` while it runs (killed when dropped).
+    _relay: Option<Relay>,
 }
 
 struct Monitor {
@@ -393,6 +396,7 @@ impl Monitor {
         // The private network namespace is made ready before the program can look: loopback
         // up, and the container attached to its network (nothing for none, host, container:).
         let hostname = crate::spec::hostname(&record);
+        let mut relay = None;
         let prepared = if record.config.network == crate::config::NetworkMode::Host {
             Ok(())
         } else {
@@ -410,11 +414,15 @@ impl Monitor {
                         enable_forwarding: true,
                     };
                     crate::network::setup(&self.engine, &container)
-                        .map(drop)
                         .map_err(|e| format!("set up the network: {e}"))
+                })
+                .and_then(|atts| {
+                    relay = Relay::start(&atts, spawned.pid).map_err(|e| e.to_string())?;
+                    Ok(())
                 })
         };
         if let Err(message) = prepared {
+            drop(relay);
             drop(spawned);
             let _ = ops::delete(&runtime, &self.id, true);
             return Err(Error::Start {
@@ -424,6 +432,7 @@ impl Monitor {
         }
         spawned.disarm();
         if let Err(e) = ops::start(&runtime, &self.id) {
+            drop(relay);
             let _ = ops::delete(&runtime, &self.id, true);
             return Err(start_error(e));
         }
@@ -468,6 +477,7 @@ impl Monitor {
             out_lines: LineBuffer::default(),
             err_lines: LineBuffer::default(),
             started: Instant::now(),
+            _relay: relay,
         })
     }
 

@@ -458,32 +458,48 @@ pub fn settings_json(engine: &Engine, id: &str) -> serde_json::Value {
                 .entry(p.private())
                 .or_default()
                 .push(serde_json::json!({
-                    "HostIp": p.host_ip.map(|i| i.to_string()).unwrap_or_else(|| "0.0.0.0".into()),
+                    "HostIp": p.host_ip_plain(),
                     "HostPort": p.host_port.to_string(),
                 }));
         }
-        networks.insert(
-            a.network.clone(),
-            serde_json::json!({
-                "NetworkID": a.network_id,
-                "EndpointID": a.host_veth,
-                "Gateway": a.gateway.to_string(),
-                "IPAddress": a.ip.to_string(),
-                "IPPrefixLen": a.prefix,
-                "MacAddress": a.mac.to_string(),
-                "Aliases": a.names,
-            }),
-        );
+        let mut fields = address_fields(Some(a));
+        fields.insert("NetworkID".into(), a.network_id.clone().into());
+        fields.insert("EndpointID".into(), a.host_veth.clone().into());
+        fields.insert("Aliases".into(), serde_json::json!(a.names));
+        networks.insert(a.network.clone(), fields.into());
     }
-    let first = atts.first();
-    serde_json::json!({
-        "Ports": ports,
-        "IPAddress": first.map(|a| a.ip.to_string()).unwrap_or_default(),
-        "IPPrefixLen": first.map(|a| a.prefix).unwrap_or(0),
-        "Gateway": first.map(|a| a.gateway.to_string()).unwrap_or_default(),
-        "MacAddress": first.map(|a| a.mac.to_string()).unwrap_or_default(),
-        "Networks": networks,
-    })
+    let mut settings = address_fields(atts.first());
+    settings.insert("Ports".into(), serde_json::json!(ports));
+    settings.insert("Networks".into(), networks.into());
+    settings.into()
+}
+
+/// An attachment's addresses in docker's fields: IPv4 in `IPAddress`/`Gateway`, IPv6 in
+/// `GlobalIPv6Address`/`IPv6Gateway`, the other family's empty (as docker shows them).
+fn address_fields(a: Option<&Attachment>) -> serde_json::Map<String, serde_json::Value> {
+    let (v4, v6) = match a {
+        Some(a) if a.ip.is_ipv6() => (None, Some(a)),
+        a => (a, None),
+    };
+    let ip = |a: Option<&Attachment>| a.map(|a| a.ip.to_string()).unwrap_or_default();
+    let gateway = |a: Option<&Attachment>| a.map(|a| a.gateway.to_string()).unwrap_or_default();
+    let prefix = |a: Option<&Attachment>| a.map(|a| a.prefix).unwrap_or(0);
+    let fields: [(&str, serde_json::Value); 7] = [
+        ("IPAddress", ip(v4).into()),
+        ("IPPrefixLen", prefix(v4).into()),
+        ("Gateway", gateway(v4).into()),
+        ("GlobalIPv6Address", ip(v6).into()),
+        ("GlobalIPv6PrefixLen", prefix(v6).into()),
+        ("IPv6Gateway", gateway(v6).into()),
+        (
+            "MacAddress",
+            a.map(|a| a.mac.to_string()).unwrap_or_default().into(),
+        ),
+    ];
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// An flock serializing every write of containers' hosts files (a container's own full write
@@ -561,7 +577,7 @@ pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Vec<Attachment>> {
     let hosts = c.container_dir.join("hosts");
     req.hosts_file = (!c.opts.no_hosts).then(|| hosts.clone());
     if c.enable_forwarding && !net.internal {
-        berth_network::enable_ip_forwarding()?;
+        berth_network::enable_ip_forwarding(net.subnet.is_v6())?;
     }
     let att = nets.attach(&req)?;
     let atts = vec![att.clone()];

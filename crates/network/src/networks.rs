@@ -64,10 +64,6 @@ fn nl(op: &'static str, what: &str) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Netlink { op, what, source }
 }
 
-/// Turn on IPv4 forwarding for the whole host, as docker does at start: containers on
-/// non-internal networks need it to reach beyond the host. The engine calls this explicitly
-/// (once, when it first attaches to a non-internal network); attach never does it behind its
-/// back.
 /// Give back the host-wide subnet claims of every network defined under `root` (see
 /// `claims.rs`), for a root about to be deleted as a whole (a test's temporary root): a claim
 /// whose definition is gone is harmless, but lingers in /run until the next network is made.
@@ -76,8 +72,19 @@ pub fn release_claims(root: &Path) -> Result<()> {
     Ok(())
 }
 
-pub fn enable_ip_forwarding() -> Result<()> {
-    let path = "/proc/sys/net/ipv4/ip_forward";
+/// Turn on forwarding for the whole host, as docker does at start: containers on non-internal
+/// networks need it to reach beyond the host (IPv4, and IPv6 for `v6` networks). The engine
+/// calls this explicitly (when it attaches to a non-internal network); attach never does it
+/// behind its back.
+pub fn enable_ip_forwarding(v6: bool) -> Result<()> {
+    if v6 {
+        enable_ipv6_forwarding()?;
+    }
+    set_once("/proc/sys/net/ipv4/ip_forward")
+}
+
+/// Write 1 to a sysctl unless it holds 1 already.
+fn set_once(path: &str) -> Result<()> {
     if std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1") {
         return Ok(());
     }
@@ -85,6 +92,39 @@ pub fn enable_ip_forwarding() -> Result<()> {
         path: path.into(),
         source,
     })
+}
+
+/// A host that forwards IPv6 ignores router advertisements on interfaces with `accept_ra` 1,
+/// so a host that learned its default route from one would lose it some minutes later (a
+/// well-known docker surprise). Those interfaces get `accept_ra` 2 first, which accepts them
+/// while forwarding: the host keeps the routing it had. Bridges and bridge ports are left
+/// alone: containers' bridges must never listen to advertisements (see plumb.rs), and a
+/// bridge port does no IP of its own.
+fn enable_ipv6_forwarding() -> Result<()> {
+    let all = "/proc/sys/net/ipv6/conf/all/forwarding";
+    if std::fs::read_to_string(all).is_ok_and(|v| v.trim() == "1") {
+        return Ok(());
+    }
+    let conf = Path::new("/proc/sys/net/ipv6/conf");
+    for dev in std::fs::read_dir(conf).into_iter().flatten().flatten() {
+        let name = dev.file_name();
+        let name = name.to_string_lossy();
+        let class = Path::new("/sys/class/net").join(&*name);
+        if matches!(&*name, "all" | "default" | "lo")
+            || class.join("bridge").exists()
+            || class.join("master").exists()
+        {
+            continue;
+        }
+        let accept_ra = dev.path().join("accept_ra");
+        if std::fs::read_to_string(&accept_ra).is_ok_and(|v| v.trim() == "1") {
+            std::fs::write(&accept_ra, "2").map_err(|source| Error::Sysctl {
+                path: accept_ra.clone(),
+                source,
+            })?;
+        }
+    }
+    set_once(all)
 }
 
 /// Remove an attachment's published ports, whether or not they are there.

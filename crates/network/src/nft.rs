@@ -60,6 +60,10 @@ pub(crate) fn base(table: &str) -> String {
             "ports",
             "",
             vec![
+                // The kernel cannot DNAT from ::1 (a loopback source may not leave `lo`, and
+                // IPv6 has no route_localnet): [::1] is served by the container's relay
+                // (berth-engine's loopback_relay) listening there, so it passes untranslated.
+                "ip6 daddr ::1 return",
                 "meta nfproto ipv4 meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport map @pip4",
                 "meta nfproto ipv4 meta l4proto { tcp, udp } dnat ip to meta l4proto . th dport map @pany4",
                 "meta nfproto ipv6 meta l4proto { tcp, udp } dnat ip6 to ip6 daddr . meta l4proto . th dport map @pip6",
@@ -280,6 +284,16 @@ mod tests {
     use crate::ports::Proto;
 
     #[test]
+    fn ipv6_loopback_is_left_to_the_relay() {
+        let b = base("bt");
+        let pass = b
+            .find("ip6 daddr ::1 return")
+            .expect("::1 passes untranslated");
+        let dnat = b.find("dnat ip6 to").expect("a v6 DNAT rule");
+        assert!(pass < dnat, "{b}");
+    }
+
+    #[test]
     fn missing_nft_is_a_clear_error() {
         TEST_NFT.with(|p| p.set(Some("/nonexistent/nft")));
         let e = apply("bt", "add table inet bt\n").unwrap_err().to_string();
@@ -299,6 +313,7 @@ mod tests {
             host_port: 8080,
             container_port: 80,
             proto: Proto::Tcp,
+            ipv6: false,
         }];
         let all = [
             base("bt"),

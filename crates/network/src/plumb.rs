@@ -25,6 +25,24 @@ fn sysctl(path: &str, value: &str) -> Result<()> {
     })
 }
 
+/// A container must not configure the host. With the kernel's defaults (`accept_ra` 1 and
+/// forwarding off) a router advertisement sent from inside a container (it needs only
+/// NET_RAW, which docker grants by default) gives the host a default route and an address
+/// through the container: CVE-2020-13401. The bridge is the host's side of every container's
+/// link, so it ignores advertisements. No file: the host has IPv6 off, nothing to refuse.
+fn refuse_router_advertisements(br: &str) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv6/conf/{br}/accept_ra");
+    match std::fs::read(&path) {
+        Ok(v) if v.trim_ascii() == b"0" => Ok(()),
+        Ok(_) => sysctl(&path, "0"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Sysctl {
+            path: PathBuf::from(path),
+            source,
+        }),
+    }
+}
+
 /// Make sure the bridge exists with its gateway address and is up; returns its index and
 /// whether this call created it (then the caller installs the network's firewall rules).
 pub(crate) fn ensure_bridge(rt: &mut Rtnl, net: &Network) -> Result<(u32, bool)> {
@@ -41,6 +59,8 @@ pub(crate) fn ensure_bridge(rt: &mut Rtnl, net: &Network) -> Result<(u32, bool)>
             (i, true)
         }
     };
+    // Also for a bridge an older berth made: this must hold wherever a container is attached.
+    refuse_router_advertisements(br)?;
     if created {
         rt.add_address(index, net.gateway, net.subnet.prefix())
             .map_err(nl("add gateway address to", br))?;

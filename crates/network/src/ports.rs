@@ -52,15 +52,29 @@ pub struct PublishedPort {
     pub host_port: u16,
     pub container_port: u16,
     pub proto: Proto,
+    /// The container's side is IPv6 (a v6 network): "every address" is then `::`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
 }
 
 impl PublishedPort {
-    /// The host address as docker prints it beside a port: `0.0.0.0` for every address,
-    /// `[::1]` for an IPv6 one.
+    /// The host address as docker prints it beside a port: `0.0.0.0` (or `[::]` on an IPv6
+    /// network) for every address, `[::1]` for an IPv6 one.
     pub fn host_ip_text(&self) -> String {
         match self.host_ip {
             Some(IpAddr::V6(a)) => format!("[{a}]"),
             Some(a) => a.to_string(),
+            None if self.ipv6 => "[::]".to_string(),
+            None => "0.0.0.0".to_string(),
+        }
+    }
+
+    /// The host address as docker's inspect writes it (`HostIp`): `0.0.0.0` or `::` for
+    /// every address.
+    pub fn host_ip_plain(&self) -> String {
+        match self.host_ip {
+            Some(a) => a.to_string(),
+            None if self.ipv6 => "::".to_string(),
             None => "0.0.0.0".to_string(),
         }
     }
@@ -247,7 +261,11 @@ mod tests {
             host_port: 8080,
             container_port: 80,
             proto: Proto::Tcp,
+            ipv6: false,
         };
         assert_eq!(p.to_string(), "80/tcp -> 0.0.0.0:8080");
+        let v6 = PublishedPort { ipv6: true, ..p };
+        assert_eq!(v6.to_string(), "80/tcp -> [::]:8080");
+        assert_eq!(v6.host_ip_plain(), "::");
     }
 }

@@ -108,6 +108,7 @@ pub(crate) fn resolve(
             host_port,
             container_port: spec.container_port,
             proto: spec.proto,
+            ipv6: ctr.is_ipv6(),
         });
     }
     Ok(out)
@@ -144,6 +145,7 @@ mod tests {
                 host_port: 40999,
                 container_port: 80,
                 proto: Proto::Tcp,
+                ipv6: false,
             },
         )];
         let specs = parse_publish("127.0.0.1:40999:80").unwrap();
