@@ -35,7 +35,6 @@
 //!    [`settings_json`]`(engine, id)`. `system reset`: [`reset`].
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -521,14 +520,7 @@ fn hosts_lock(engine: &Engine) -> Result<OwnedFd> {
 
 /// Write in place: the file is bind-mounted into the container, which keeps the inode.
 fn write_in_place(path: &Path, text: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(file_err("open", path))?;
-    f.write_all(text.as_bytes())
-        .map_err(file_err("write", path))
+    Ok(berth_network::hosts::write_in_place(path, text)?)
 }
 
 /// The names peers know a container by: its name, its aliases, its hostname.
