@@ -77,10 +77,11 @@ impl Net {
             .map(|b| serde_json::from_slice(&b).unwrap())
             .unwrap_or_default();
         for a in atts.as_array().into_iter().flatten() {
-            self.veths
-                .lock()
-                .unwrap()
-                .push(a["host_veth"].as_str().unwrap().to_string());
+            // A user-mode stack (slirp4netns) has no veth.
+            let veth = a["host_veth"].as_str().unwrap();
+            if !veth.is_empty() {
+                self.veths.lock().unwrap().push(veth.to_string());
+            }
         }
         atts
     }
@@ -96,7 +97,7 @@ impl Net {
     }
 
     /// The pids of this root's `[::1]` port relays (forked from a monitor, whose command line
-    /// names the runroot).
+    /// names the runroot) and slirp4netns processes (which run in a container's run dir).
     fn relays(&self) -> Vec<String> {
         let runroot = self.env.runroot.to_string_lossy().into_owned();
         let mut out = Vec::new();
@@ -104,9 +105,18 @@ impl Net {
             let dir = p.path();
             let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
             let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
-            if comm.trim() == "berth-relay" && String::from_utf8_lossy(&cmdline).contains(&runroot)
-            {
-                out.push(p.file_name().to_string_lossy().into_owned());
+            let cwd = std::fs::read_link(dir.join("cwd")).unwrap_or_default();
+            let ours = match comm.trim() {
+                "berth-relay" => String::from_utf8_lossy(&cmdline).contains(&runroot),
+                "slirp4netns" => cwd.starts_with(&self.env.runroot),
+                _ => false,
+            };
+            if ours {
+                out.push(format!(
+                    "{} {}",
+                    p.file_name().to_string_lossy(),
+                    comm.trim()
+                ));
             }
         }
         out
@@ -954,5 +964,98 @@ fn router_advertisements_from_a_container_do_not_route_the_host() {
         !taken,
         "the host took a route from a container:\n{before}\n---\n{after}"
     );
+    n.assert_clean();
+}
+
+/// `--network slirp4netns`: the user-mode stack (podman's rootless default), here as root.
+/// Ports are slirp's own listeners on the host (and the relay's on [::1]); the host's loopback
+/// is out of the container's reach unless `allow_host_loopback=true`. Nothing outside the host
+/// is contacted: the only peer is a listener of the test's own on 127.0.0.1.
+#[test]
+fn slirp4netns_ports_and_the_host_loopback_rule() {
+    if !can_run(
+        "slirp4netns_ports_and_the_host_loopback_rule",
+        &["slirp4netns", "nft", "ip"],
+    ) {
+        return;
+    }
+    let n = Net::new();
+    let (p1, p2) = (free_port(), free_port());
+    let (l1, l2) = (format!("127.0.0.1:{p1}:80"), format!("{p2}:80"));
+    let body = httpd("user-mode");
+    n.detached(
+        &[
+            "--name",
+            "web",
+            "--network",
+            "slirp4netns",
+            "-p",
+            &l1,
+            "-p",
+            &l2,
+        ],
+        &argv(&body),
+    );
+    assert_eq!(get(&format!("127.0.0.1:{p1}")), "user-mode");
+    assert_eq!(get(&format!("127.0.0.1:{p2}")), "user-mode");
+    assert_eq!(get(&format!("[::1]:{p2}")), "user-mode");
+    let ports = n.env.ok(&["port", "web"]);
+    assert!(
+        ports.contains(&format!("80/tcp -> 127.0.0.1:{p1}")),
+        "{ports}"
+    );
+    assert_eq!(n.ip_of("web"), "10.0.2.100");
+    let inside = n.env.ok(&[
+        "exec",
+        "web",
+        "sh",
+        "-c",
+        "ip -o -4 addr show tap0; ip route",
+    ]);
+    assert!(
+        inside.contains("10.0.2.100/24") && inside.contains("default via 10.0.2.2"),
+        "{inside}"
+    );
+    // The host's 127.0.0.1 through slirp's gateway: refused by default, reachable on request.
+    let host = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hp = host.local_addr().unwrap().port();
+    let greeter = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = host.accept() {
+            let _ = c.write_all(b"host-loopback\n");
+        }
+    });
+    let line = format!("nc -w 3 10.0.2.2 {hp} </dev/null; true");
+    let (_, out, _) = n.run(&["--network", "slirp4netns"], &["sh", "-c", &line]);
+    assert_eq!(out, "", "the host's loopback was reachable by default");
+    let (code, out, err) = n.run(
+        &["--network", "slirp4netns:allow_host_loopback=true"],
+        &["sh", "-c", &line],
+    );
+    assert_eq!((code, out.as_str()), (0, "host-loopback\n"), "{err}");
+    greeter.join().unwrap();
+    // Bad options and flags that belong to bridges.
+    for (flags, needle) in [
+        (&["--network", "slirp4netns:mtu=0"][..], "mtu"),
+        (&["--network", "slirp4netns:cidr=10.1.0.0/24"][..], "cidr"),
+        (
+            &["--network", "slirp4netns", "--ip", "10.0.2.5"][..],
+            "--ip",
+        ),
+    ] {
+        let (code, _, err) = n.run(flags, &["true"]);
+        assert_eq!(code, 125, "{flags:?}: {err}");
+        assert!(err.contains(needle), "{flags:?}: {err}");
+    }
+    let out = n.env.berth(&["network", "create", "slirp4netns"]);
+    assert_eq!(out.status.code(), Some(125));
+    // stop: slirp4netns and the relay go with the container.
+    n.env.ok(&["stop", "-t", "1", "web"]);
+    assert!(
+        n.env
+            .eventually(Duration::from_secs(10), || n.relays().is_empty()),
+        "left after stop: {:?}",
+        n.relays()
+    );
+    n.env.ok(&["rm", "-f", "web"]);
     n.assert_clean();
 }

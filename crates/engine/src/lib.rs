@@ -47,6 +47,7 @@ pub mod record;
 pub mod rename;
 pub mod safepath;
 pub mod signals;
+mod slirp;
 pub mod spec;
 pub mod stats;
 pub mod status;

@@ -11,7 +11,9 @@
 //!
 //! Which ports get one: those published on `[::1]`, and those on every address (there
 //! `localhost` means `::1` first to most programs, as it does with docker). Other addresses
-//! are served by the kernel's DNAT.
+//! are served by the kernel's DNAT. A user-mode stack's (slirp4netns's) ports are its own
+//! IPv4 listeners on the host: the relay forwards `[::1]` to those. The relay also holds the
+//! fd that keeps such a stack running, which makes it the stack's watcher too.
 
 use std::collections::HashMap;
 use std::io;
@@ -42,11 +44,18 @@ struct Route {
 fn routes(atts: &[Attachment]) -> Vec<Route> {
     let mut out = Vec::new();
     for att in atts {
+        // No bridge: a user-mode stack, whose listener on the host's 127.0.0.1 takes it on.
+        let user_mode = att.bridge.is_empty();
         for p in &att.ports {
             if let Some(required) = wants_relay(p, att.ip) {
+                let target = if user_mode {
+                    SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), p.host_port)
+                } else {
+                    SocketAddr::new(att.ip, p.container_port)
+                };
                 out.push(Route {
                     listen: SocketAddr::new(Ipv6Addr::LOCALHOST.into(), p.host_port),
-                    target: SocketAddr::new(att.ip, p.container_port),
+                    target,
                     proto: p.proto,
                     required,
                 });
@@ -78,9 +87,14 @@ pub struct Relay {
 
 impl Relay {
     /// Binds the `[::1]` listeners the container's ports need and forks the relay that
-    /// serves them while the container whose init is `init` lives; `None` when no port
-    /// needs one. Must be called from a single-threaded process (the monitor is).
-    pub fn start(atts: &[Attachment], init: i32) -> Result<Option<Relay>> {
+    /// serves them while the container whose init is `init` lives, holding `keep_alive` open
+    /// as long; `None` when there is nothing to do. Must be called from a single-threaded
+    /// process (the monitor is).
+    pub fn start(
+        atts: &[Attachment],
+        init: i32,
+        keep_alive: Option<OwnedFd>,
+    ) -> Result<Option<Relay>> {
         let mut listeners = Vec::new();
         for r in routes(atts) {
             let bound = match r.proto {
@@ -102,7 +116,7 @@ impl Relay {
                 Err(e) => log::debug!("no relay on [::1]:{}: {e}", r.listen.port()),
             }
         }
-        if listeners.is_empty() {
+        if listeners.is_empty() && keep_alive.is_none() {
             return Ok(None);
         }
         let init = rustix::process::Pid::from_raw(init)
@@ -121,11 +135,12 @@ impl Relay {
                     })
                     .collect();
                 keep.push(container.as_raw_fd());
+                keep.extend(keep_alive.as_ref().map(|fd| fd.as_raw_fd()));
                 sys::close_fds_except(&keep);
                 // `ps -e` tells it from the monitor, whose command line it shares.
                 let _ = rustix::thread::set_name(c"berth-relay");
-                std::thread::spawn(move || exit_with(container));
-                serve(listeners)
+                serve(listeners);
+                exit_with(container)
             }
             sys::Forked::Parent(pid) => {
                 let pid = rustix::process::Pid::from_raw(pid).expect("fork returns a pid");
@@ -150,7 +165,7 @@ impl Drop for Relay {
 }
 
 /// Ends the relay when the container's init exits (its pidfd turns readable).
-fn exit_with(container: OwnedFd) {
+fn exit_with(container: OwnedFd) -> ! {
     let mut fds = [rustix::event::PollFd::new(
         &container,
         rustix::event::PollFlags::IN,
@@ -159,19 +174,14 @@ fn exit_with(container: OwnedFd) {
     sys::exit_now(0)
 }
 
-/// The relay process: a thread per listener, until the container exits or it is killed.
-fn serve(listeners: Vec<Listener>) -> ! {
-    let mut threads = Vec::new();
+/// A thread per listener; they serve until the process ends (with the container, or killed).
+fn serve(listeners: Vec<Listener>) {
     for l in listeners {
-        threads.push(std::thread::spawn(move || match l {
+        std::thread::spawn(move || match l {
             Listener::Tcp(l, target) => serve_tcp(l, target),
             Listener::Udp(s, target) => serve_udp(s, target),
-        }));
+        });
     }
-    for t in threads {
-        let _ = t.join();
-    }
-    sys::exit_now(0)
 }
 
 fn serve_tcp(listener: TcpListener, target: SocketAddr) {

@@ -416,8 +416,9 @@ impl Monitor {
                     crate::network::setup(&self.engine, &container)
                         .map_err(|e| format!("set up the network: {e}"))
                 })
-                .and_then(|atts| {
-                    relay = Relay::start(&atts, spawned.pid).map_err(|e| e.to_string())?;
+                .and_then(|set| {
+                    relay = Relay::start(&set.attachments, spawned.pid, set.keep_alive)
+                        .map_err(|e| e.to_string())?;
                     Ok(())
                 })
         };

@@ -163,6 +163,8 @@ pub enum Mode<'a> {
     Host,
     /// Another container's network namespace.
     Container(&'a str),
+    /// A user-mode stack (slirp4netns) with these options (podman's `slirp4netns:OPTS`).
+    Slirp(&'a str),
 }
 
 fn valid_network_name(name: &str) -> bool {
@@ -182,6 +184,11 @@ impl NetworkOptions {
         let network = match f.network.map(str::trim) {
             None | Some("" | "default" | "private" | "bridge") => "bridge".to_string(),
             Some(n @ ("none" | "host")) => n.to_string(),
+            Some(n) if n == crate::slirp::NETWORK || n.starts_with("slirp4netns:") => {
+                let opts = n.split_once(':').map_or("", |(_, o)| o);
+                crate::slirp::Options::parse(opts).map_err(|why| flag("--network", n, why))?;
+                n.to_string()
+            }
             Some(n) if n.starts_with("container:") => {
                 if n.len() == "container:".len() {
                     return Err(flag(
@@ -197,7 +204,7 @@ impl NetworkOptions {
                 return Err(flag(
                     "--network",
                     n,
-                    "expected bridge, none, host, container:NAME or a network name",
+                    "expected bridge, none, host, container:NAME, slirp4netns or a network name",
                 ));
             }
         };
@@ -257,6 +264,7 @@ impl NetworkOptions {
             let bad = match mode {
                 Mode::Container(_) => true,
                 Mode::None | Mode::Host => name != "--dns",
+                Mode::Slirp(_) => !matches!(name, "--dns" | "-p/--publish"),
                 // docker: aliases are for user networks.
                 Mode::Bridge(n) => name == "--network-alias" && n == "bridge",
             };
@@ -288,9 +296,11 @@ impl NetworkOptions {
             "bridge" => Mode::Bridge("bridge"),
             "" | "none" => Mode::None,
             "host" => Mode::Host,
-            n => match n.strip_prefix("container:") {
-                Some(c) => Mode::Container(c),
-                None => Mode::Bridge(n),
+            "slirp4netns" => Mode::Slirp(""),
+            n => match (n.strip_prefix("container:"), n.strip_prefix("slirp4netns:")) {
+                (Some(c), _) => Mode::Container(c),
+                (_, Some(o)) => Mode::Slirp(o),
+                _ => Mode::Bridge(n),
             },
         }
     }
@@ -301,7 +311,7 @@ impl NetworkOptions {
         match self.mode() {
             Mode::None => NetworkMode::None,
             Mode::Host => NetworkMode::Host,
-            Mode::Bridge(_) | Mode::Container(_) => NetworkMode::Private,
+            Mode::Bridge(_) | Mode::Container(_) | Mode::Slirp(_) => NetworkMode::Private,
         }
     }
 }
@@ -369,7 +379,7 @@ pub fn check(engine: &Engine, opts: &NetworkOptions) -> Result<()> {
             .resolve(c)
             .map(drop)
             .map_err(|e| Error::Peer(c.to_string(), e.to_string())),
-        Mode::None | Mode::Host => Ok(()),
+        Mode::None | Mode::Host | Mode::Slirp(_) => Ok(()),
     }
 }
 
@@ -540,24 +550,37 @@ fn peer_names(c: &Container<'_>) -> Vec<String> {
     names
 }
 
+/// What [`setup`] made: the attachments (recorded with the container), and for a user-mode
+/// stack the fd that keeps it running (to be held exactly as long as the container runs).
+pub struct Setup {
+    pub attachments: Vec<Attachment>,
+    pub keep_alive: Option<OwnedFd>,
+}
+
 /// Attach the container's network namespace as its options say (nothing for none, host and
 /// container:X), publish its ports, write its hosts file and resolv.conf and update its peers'
 /// hosts files. On error nothing of it is left.
-pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Vec<Attachment>> {
-    let Mode::Bridge(network) = c.opts.mode() else {
-        return Ok(Vec::new());
-    };
-    let nets = networks(engine)?;
-    let net = nets.inspect(network)?;
-    let mut req = AttachRequest::new(&net.name, c.id, format!("/proc/{}/ns/net", c.pid));
-    req.ip = c.opts.ip;
-    req.mac = c.opts.mac;
-    req.ports = c.opts.publish.clone();
+pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Setup> {
+    match c.opts.mode() {
+        Mode::Bridge(network) => Ok(Setup {
+            attachments: setup_bridge(engine, c, network)?,
+            keep_alive: None,
+        }),
+        Mode::Slirp(options) => setup_slirp(engine, c, options),
+        Mode::None | Mode::Host | Mode::Container(_) => Ok(Setup {
+            attachments: Vec::new(),
+            keep_alive: None,
+        }),
+    }
+}
+
+/// `-p` and `-P` together: -P skips what -p already maps.
+fn requested_ports(c: &Container<'_>) -> Result<Vec<PortSpec>> {
+    let mut ports = c.opts.publish.clone();
     if c.opts.publish_all {
         for p in c.exposed_ports {
             let spec = parse_publish(p)?;
-            // -P skips what -p already maps.
-            req.ports.extend(spec.into_iter().filter(|s| {
+            ports.extend(spec.into_iter().filter(|s| {
                 !c.opts
                     .publish
                     .iter()
@@ -565,6 +588,16 @@ pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Vec<Attachment>> {
             }));
         }
     }
+    Ok(ports)
+}
+
+fn setup_bridge(engine: &Engine, c: &Container<'_>, network: &str) -> Result<Vec<Attachment>> {
+    let nets = networks(engine)?;
+    let net = nets.inspect(network)?;
+    let mut req = AttachRequest::new(&net.name, c.id, format!("/proc/{}/ns/net", c.pid));
+    req.ip = c.opts.ip;
+    req.mac = c.opts.mac;
+    req.ports = requested_ports(c)?;
     req.names = peer_names(c);
     let hosts = c.container_dir.join("hosts");
     req.hosts_file = (!c.opts.no_hosts).then(|| hosts.clone());
@@ -573,35 +606,15 @@ pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Vec<Attachment>> {
     }
     let att = nets.attach(&req)?;
     let atts = vec![att.clone()];
-    let rest = (|| -> Result<()> {
-        save_state(engine, c.id, &atts)?;
-        if !c.opts.no_hosts {
-            let mut extra = Vec::new();
-            for h in &c.opts.add_hosts {
-                extra.push(parse_add_host(h, Some(att.gateway))?);
+    let rest = save_state(engine, c.id, &atts)
+        .and_then(|()| write_files(engine, c, &att, None))
+        .and_then(|()| {
+            if c.opts.no_hosts {
+                return Ok(());
             }
-            let mut own = vec![c.hostname.to_string()];
-            if c.name != c.hostname {
-                own.push(c.name.to_string());
-            }
-            let text = hosts_content(&HostsSpec {
-                own: vec![(att.ip, own)],
-                hostname: c.hostname.to_string(),
-                extra,
-                peers: Vec::new(),
-            });
             let _lock = hosts_lock(engine)?;
-            write_in_place(&hosts, &text)?;
-            nets.sync_hosts(&net.name)?;
-        }
-        let dns = DnsSpec {
-            servers: c.opts.dns.clone(),
-            search: c.opts.dns_search.clone(),
-            options: c.opts.dns_options.clone(),
-        };
-        let text = resolv_conf(&berth_network::hosts::host_resolv_conf(), &dns);
-        write_in_place(&c.container_dir.join("resolv.conf"), &text)
-    })();
+            Ok(nets.sync_hosts(&net.name)?)
+        });
     if let Err(e) = rest {
         if let Err(e2) = teardown(engine, c.id) {
             log::warn!("container {}: network teardown: {e2}", c.name);
@@ -609,6 +622,65 @@ pub fn setup(engine: &Engine, c: &Container<'_>) -> Result<Vec<Attachment>> {
         return Err(e);
     }
     Ok(atts)
+}
+
+/// `--network slirp4netns[:OPTS]`: slirp4netns joins the namespace; it has no peers, so the
+/// hosts file names only the container (and `host-gateway` is slirp's 10.0.2.2), and without
+/// `--dns` the resolver is slirp's forwarder, as podman has it.
+fn setup_slirp(engine: &Engine, c: &Container<'_>, options: &str) -> Result<Setup> {
+    let opts = crate::slirp::Options::parse(options)
+        .map_err(|why| flag("--network", &c.opts.network, why))?;
+    let run_dir = engine.run_dir(c.id);
+    std::fs::create_dir_all(&run_dir).map_err(file_err("create", &run_dir))?;
+    let slirp = crate::slirp::start(c.id, c.pid, &run_dir, &opts, &requested_ports(c)?)?;
+    let atts = vec![slirp.attachment.clone()];
+    save_state(engine, c.id, &atts)?;
+    write_files(engine, c, &slirp.attachment, Some(crate::slirp::DNS.into()))?;
+    Ok(Setup {
+        attachments: atts,
+        keep_alive: Some(slirp.exit),
+    })
+}
+
+/// The container's own hosts file (unless `--no-hosts`) and its resolv.conf; `default_dns` is
+/// the resolver when `--dns` is not given (otherwise the host's, loopback ones replaced).
+fn write_files(
+    engine: &Engine,
+    c: &Container<'_>,
+    att: &Attachment,
+    default_dns: Option<IpAddr>,
+) -> Result<()> {
+    if !c.opts.no_hosts {
+        let mut extra = Vec::new();
+        for h in &c.opts.add_hosts {
+            extra.push(parse_add_host(h, Some(att.gateway))?);
+        }
+        let mut own = vec![c.hostname.to_string()];
+        if c.name != c.hostname {
+            own.push(c.name.to_string());
+        }
+        let text = hosts_content(&HostsSpec {
+            own: vec![(att.ip, own)],
+            hostname: c.hostname.to_string(),
+            extra,
+            peers: Vec::new(),
+        });
+        let _lock = hosts_lock(engine)?;
+        write_in_place(&c.container_dir.join("hosts"), &text)?;
+    }
+    let mut servers = c.opts.dns.clone();
+    if servers.is_empty()
+        && let Some(d) = default_dns
+    {
+        servers.push(d);
+    }
+    let dns = DnsSpec {
+        servers,
+        search: c.opts.dns_search.clone(),
+        options: c.opts.dns_options.clone(),
+    };
+    let text = resolv_conf(&berth_network::hosts::host_resolv_conf(), &dns);
+    write_in_place(&c.container_dir.join("resolv.conf"), &text)
 }
 
 /// Undo [`setup`] from what it recorded: veths, published ports and leases go, peers' hosts

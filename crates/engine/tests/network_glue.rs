@@ -215,6 +215,7 @@ impl Env {
                 enable_forwarding: false,
             },
         )
+        .map(|set| set.attachments)
     }
 
     fn hosts(&self, i: usize) -> String {

@@ -43,5 +43,6 @@ pub use error::{Error, Result};
 pub use hosts::{DnsSpec, HostsSpec, Peer, hosts_content, parse_add_host, resolv_conf};
 pub use networks::{CreateRequest, Networks, enable_ip_forwarding, release_claims};
 pub use ports::{PortSpec, Proto, PublishedPort, parse_publish};
+pub use publish::resolve_ports;
 pub use store::{DEFAULT_NETWORK, Network, RESERVED};
 pub use subnet::{MacAddr, Subnet};

@@ -22,6 +22,12 @@ fn probe(proto: Proto, ip: IpAddr, port: u16) -> std::io::Result<u16> {
     }
 }
 
+/// Resolve `specs` for a container at `ctr` on `network`, whose host listeners are its own
+/// (a user-mode stack such as slirp4netns): the ports must be free on the host.
+pub fn resolve_ports(specs: &[PortSpec], ctr: IpAddr, network: &str) -> Result<Vec<PublishedPort>> {
+    resolve(specs, ctr, network, &[])
+}
+
 /// Resolve `specs` for a container at `ctr` on network `network`, given the mappings already
 /// held by others (holder, mapping).
 pub(crate) fn resolve(

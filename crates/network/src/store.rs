@@ -35,7 +35,8 @@ pub struct Network {
 }
 
 /// Names that are not networks one can create.
-pub const RESERVED: [&str; 3] = ["bridge", "host", "none"];
+/// Names `--network` gives a meaning of its own (slirp4netns: the user-mode stack).
+pub const RESERVED: [&str; 4] = ["bridge", "host", "none", "slirp4netns"];
 
 /// The default network's name (`podman` in podman, `bridge` in docker).
 pub const DEFAULT_NETWORK: &str = "bridge";
