@@ -45,6 +45,7 @@ pub mod prune;
 pub mod ps;
 pub mod record;
 pub mod rename;
+pub mod rootless;
 pub mod safepath;
 pub mod signals;
 mod slirp;
