@@ -10,7 +10,14 @@
 #   3. the same binary with DBUS_SYSTEM_BUS_ADDRESS pointing at no socket: the tests must say
 #      they skipped, naming that socket
 #   4. the cost of create+stop of a scope (examples/scope_bench.rs) next to systemd-run --scope
-#   5. nothing left: no berth-test-* / berth-bench-* unit, no such cgroup
+#   5. berth-runtime --systemd-cgroup (crates/runtime/tests/systemd_cgroup.rs, a skip fails):
+#      the unit while the container runs and gone after delete, limits in `systemctl show` and
+#      in the unit's cgroup, update, pause, ps, stats, kill --all, OOM, a killed create
+#   6. a set of tests/cgroups.rs with every runtime command given --systemd-cgroup
+#      (BERTH_TEST_SYSTEMD_CGROUP=1)
+#   7. podman with cgroup_manager = "systemd" and berth-runtime as its runtime: the container
+#      is /machine.slice/libpod-<id>.scope with its limits in the unit, gone after rm
+#   8. nothing left: no berth-test-* / berth-bench-* / libpod-* unit, no such cgroup
 #
 # The binaries are built on the host and staged into CARGO_TARGET_DIR, which the guest shares
 # at the same path.
@@ -38,7 +45,8 @@ mkdir -p "$scratch/bin"
 cd "$repo"
 log=$scratch/build.log
 if ! cargo test -p berth-systemd --no-run --message-format=json 2>"$log" >"$log.json" ||
-   ! cargo build -p berth-systemd --example scope_bench --message-format=json 2>>"$log" >>"$log.json"; then
+   ! cargo build -p berth-systemd --example scope_bench --message-format=json 2>>"$log" >>"$log.json" ||
+   ! cargo test -p berth-runtime --no-run --test systemd_cgroup --test cgroups --message-format=json 2>>"$log" >>"$log.json"; then
   tail -n 40 "$log" >&2
   echo "systemd-vm-tests: build failed" >&2
   exit 2
@@ -63,20 +71,101 @@ unit_bin=$(exe crates/systemd/src/lib.rs)
 int_bin=$(exe crates/systemd/tests/systemd.rs)
 daemon_bin=$(exe crates/systemd/tests/dbus_daemon.rs)
 bench_bin=$(exe crates/systemd/examples/scope_bench.rs)
+rt_systemd=$(exe crates/runtime/tests/systemd_cgroup.rs)
+rt_cgroups=$(exe crates/runtime/tests/cgroups.rs)
+runtime_bin=$CARGO_TARGET_DIR/debug/berth-runtime
+[ -x "$runtime_bin" ] || { echo "systemd-vm-tests: $runtime_bin was not built" >&2; exit 2; }
 echo "systemd-vm-tests: integration test binary: $int_bin"
-# Executing from the 9p share is slow under emulation: the guest copies these to its tmpfs.
-for b in "$unit_bin:unit" "$int_bin:integration" "$daemon_bin:dbus-daemon" "$bench_bin:scope-bench"; do
+# tests/cgroups.rs with the systemd driver: the tests whose containers take the default
+# cgroupsPath (a cgroupfs path is no unit) and read the cgroup while a process holds it
+# (systemd removes an emptied scope's cgroup at once: tests/systemd_cgroup.rs covers OOM).
+cgroup_tests=(
+  pids_limit_stops_a_fork_loop
+  pause_freezes_and_resume_thaws
+  limits_at_create_land_in_the_cgroup_files
+  update_with_dockers_body_on_stdin
+  update_with_runcs_flags
+  rejected_updates_change_nothing
+  devices_outside_the_allow_list_are_denied
+  an_allow_rule_permits_a_device
+  kill_all_kills_every_process_of_the_cgroup
+  kill_all_kills_every_process_of_a_paused_container
+  events_stats_has_runcs_shape
+  events_ends_when_the_container_is_deleted
+)
+names=$("$rt_cgroups" --list --format terse 2>/dev/null | sed 's/: test$//')
+for name in "${cgroup_tests[@]}"; do
+  grep -qx -- "$name" <<<"$names" || { echo "systemd-vm-tests: no test $name in $rt_cgroups" >&2; exit 2; }
+done
+# podman's image: a busybox rootfs
+mkdir -p "$scratch/rootfs/bin"
+cp /bin/busybox "$scratch/rootfs/bin/"
+for a in sh cat sleep true; do ln -s busybox "$scratch/rootfs/bin/$a"; done
+tar -C "$scratch/rootfs" -cf "$scratch/rootfs.tar" .
+# podman in the guest: podman.sh ROOTFS-TAR RUNTIME
+cat >"$scratch/podman.sh" <<'EOF'
+set -eu
+tarball=$1 runtime=$2 w=/tmp/podman-sd
+mkdir -p "$w"
+cat >"$w/containers.conf" <<CONF
+[containers]
+netns = "none"
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+cgroup_manager = "systemd"
+events_logger = "file"
+events_logfile_path = "$w/events.log"
+tmp_dir = "$w/tmp"
+runtime = "berth"
+runtime_supports_json = ["berth"]
+[engine.runtimes]
+berth = ["$runtime"]
+CONF
+printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/root"\nrunroot = "%s/run"\n' "$w" "$w" >"$w/storage.conf"
+export CONTAINERS_CONF=$w/containers.conf CONTAINERS_STORAGE_CONF=$w/storage.conf
+podman --version
+podman import -q "$tarball" localhost/bb >/dev/null
+line=$(podman run --rm --cgroupns=host localhost/bb cat /proc/self/cgroup)
+echo "podman run --rm --cgroupns=host ... cat /proc/self/cgroup: $line"
+echo "$line" | grep -Eqx '0::/machine\.slice/libpod-[0-9a-f]{64}\.scope' || { echo "not a libpod scope in machine.slice"; exit 1; }
+id=$(podman run -d --name sd1 --memory 64m --pids-limit 40 --cgroupns=host localhost/bb sleep 1000)
+unit=libpod-$id.scope
+show=$(systemctl show "$unit" -p ActiveState -p MemoryMax -p TasksMax -p Delegate)
+echo "$show" | tr '\n' ' '; echo
+for want in ActiveState=active MemoryMax=67108864 TasksMax=40 Delegate=yes; do
+  echo "$show" | grep -qx "$want" || { echo "$unit: no $want"; exit 1; }
+done
+[ "$(cat "/sys/fs/cgroup/machine.slice/$unit/memory.max")" = 67108864 ] || { echo "memory.max of $unit"; exit 1; }
+podman exec sd1 cat /proc/self/cgroup | grep -qx "0::/machine.slice/$unit" || { echo "podman exec is not in $unit"; exit 1; }
+podman update --memory 128m sd1 >/dev/null
+systemctl show "$unit" -p MemoryMax | grep -qx MemoryMax=134217728 || { echo "podman update did not reach $unit"; exit 1; }
+[ "$(cat "/sys/fs/cgroup/machine.slice/$unit/memory.max")" = 134217728 ] || { echo "memory.max of $unit after update"; exit 1; }
+podman pause sd1 >/dev/null
+[ "$(podman inspect -f '{{.State.Status}}' sd1)" = paused ] || { echo "podman pause"; exit 1; }
+podman unpause sd1 >/dev/null
+podman rm -f -t 0 sd1 >/dev/null
+for _ in $(seq 100); do systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found && break; sleep 0.1; done
+systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found || { echo "$unit is left after podman rm"; exit 1; }
+podman rmi -af >/dev/null 2>&1 || true
+echo "podman (cgroup_manager=systemd) on berth-runtime: run, limits, exec, update, pause, rm: ok"
+EOF
+# Executing from the 9p share is slow under emulation: the guest copies these to its tmpfs
+# (and bind-mounts the runtime over its path, which the test binaries have baked in).
+for b in "$unit_bin:unit" "$int_bin:integration" "$daemon_bin:dbus-daemon" "$bench_bin:scope-bench" \
+         "$rt_systemd:runtime-systemd" "$rt_cgroups:runtime-cgroups" "$runtime_bin:berth-runtime"; do
   strip --strip-debug -o "$scratch/bin/${b##*:}" "${b%:*}" 2>/dev/null || cp "${b%:*}" "$scratch/bin/${b##*:}"
 done
 built=$(date +%s)
 
 # --- inside the VM (runs as the unit cg2vm.service) ---------------------------------------
+q() { printf '%q ' "$@"; }
 q1() { printf '%q' "$1"; }
 cat >"$scratch/run.sh" <<EOF
 set -u
 echo "systemd-vm-tests: kernel \$(uname -r), \$(systemctl --version | head -n 1), PID 1: \$(cat /proc/1/comm)"
 bin=/tmp/systemd-vm-tests-bin
-mkdir -p "\$bin" && cp $(q1 "$scratch/bin")/* "\$bin"/ || { echo "systemd-vm-tests: cannot stage the binaries" >&2; exit 3; }
+mkdir -p "\$bin" && cp $(q1 "$scratch/bin")/* "\$bin"/ && mount --bind "\$bin/berth-runtime" $(q1 "$runtime_bin") ||
+  { echo "systemd-vm-tests: cannot stage the binaries" >&2; exit 3; }
 cd /tmp
 rc=0
 set_rc() { [ "\$rc" != 0 ] || rc=\$1; }
@@ -101,8 +190,12 @@ no_bus() {
 }
 run_set "without a bus the tests skip, naming the socket" no_bus
 run_set "cost of create+stop of a scope" "\$bin/scope-bench" $(q1 "$rounds")
-left=\$(systemctl list-units --all --no-legend --plain 'berth-test-*' 'berth-bench-*' 2>/dev/null)
-cgs=\$(find /sys/fs/cgroup -name 'berth-test-*' -o -name 'berth-bench-*' 2>/dev/null | head)
+run_set "berth-runtime --systemd-cgroup" env BERTH_REQUIRE_SYSTEMD=1 BERTH_REQUIRE_ROOT=1 "\$bin/runtime-systemd" --test-threads=2
+run_set "berth-runtime cgroups with the systemd driver" env BERTH_TEST_SYSTEMD_CGROUP=1 BERTH_REQUIRE_ROOT=1 \
+  "\$bin/runtime-cgroups" --test-threads=2 --exact $(q "${cgroup_tests[@]}")
+run_set "podman (cgroup_manager=systemd) on berth-runtime" bash $(q1 "$scratch/podman.sh") $(q1 "$scratch/rootfs.tar") \$bin/berth-runtime
+left=\$(systemctl list-units --all --no-legend --plain '*berth-test-*' 'berth-bench-*' 'libpod-*' 2>/dev/null)
+cgs=\$(find /sys/fs/cgroup -name '*berth-test-*' -o -name 'berth-bench-*' -o -name 'libpod-*' 2>/dev/null | head)
 if [ -n "\$left\$cgs" ]; then echo "systemd-vm-tests: left behind: \$left \$cgs" >&2; set_rc 4; fi
 exit \$rc
 EOF

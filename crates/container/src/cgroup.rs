@@ -247,8 +247,13 @@ impl ContainerCgroup {
         Ok(self.cgroup.freeze(berth_cgroups::DEFAULT_FREEZE_TIMEOUT)?)
     }
 
+    /// Thaws; a cgroup that is gone meanwhile holds nothing frozen (systemd removes a
+    /// scope's cgroup as soon as its last process has died).
     pub fn thaw(&self) -> Result<()> {
-        Ok(self.cgroup.thaw()?)
+        match self.cgroup.thaw() {
+            Err(_) if !self.cgroup.exists() => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     pub fn signal_all(&self, signal: i32) -> Result<()> {
@@ -282,6 +287,10 @@ impl CgroupPlacement for ContainerCgroup {
         self.cgroup.kind() != LayoutKind::V2
     }
 
+    fn made_at_placement(&self) -> bool {
+        self.start.is_some()
+    }
+
     fn open_v1_self_join(&self) -> Result<berth_cgroups::V1SelfJoin> {
         if self.start.is_some() {
             // the directories do not exist before systemd has made the unit
@@ -295,6 +304,7 @@ impl CgroupPlacement for ContainerCgroup {
             let pid_u32 =
                 u32::try_from(pid).map_err(|_| Error::Init(format!("invalid init pid {pid}")))?;
             start.bus.borrow_mut().start(&start.scope, pid_u32)?;
+            crate::kill_point::kill_point("create:scope");
             // The directories systemd made are there already (mkdir is a no-op); the ones
             // of hierarchies it does not manage (v1: cpuset, freezer, ...) are made here.
             self.cgroup.create(&start.plan)?;
