@@ -17,7 +17,9 @@
 #      (BERTH_TEST_SYSTEMD_CGROUP=1)
 #   7. podman with cgroup_manager = "systemd" and berth-runtime as its runtime: the container
 #      is /machine.slice/libpod-<id>.scope with its limits in the unit, gone after rm
-#   8. nothing left: no berth-test-* / berth-bench-* / libpod-* unit, no such cgroup
+#   8. berth: systemd is the default cgroup manager here (the container is berth-<id>.scope in
+#      machine.slice, its limits in the unit, gone after rm); --cgroup-manager cgroupfs: /berth/<id>
+#   9. nothing left: no berth-test-* / berth-bench-* / libpod-* / berth-<id> unit, no such cgroup
 #
 # The binaries are built on the host and staged into CARGO_TARGET_DIR, which the guest shares
 # at the same path.
@@ -46,7 +48,8 @@ cd "$repo"
 log=$scratch/build.log
 if ! cargo test -p berth-systemd --no-run --message-format=json 2>"$log" >"$log.json" ||
    ! cargo build -p berth-systemd --example scope_bench --message-format=json 2>>"$log" >>"$log.json" ||
-   ! cargo test -p berth-runtime --no-run --test systemd_cgroup --test cgroups --message-format=json 2>>"$log" >>"$log.json"; then
+   ! cargo test -p berth-runtime --no-run --test systemd_cgroup --test cgroups --message-format=json 2>>"$log" >>"$log.json" ||
+   ! cargo build -p berth 2>>"$log"; then
   tail -n 40 "$log" >&2
   echo "systemd-vm-tests: build failed" >&2
   exit 2
@@ -149,10 +152,45 @@ systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found || { echo "$u
 podman rmi -af >/dev/null 2>&1 || true
 echo "podman (cgroup_manager=systemd) on berth-runtime: run, limits, exec, update, pause, rm: ok"
 EOF
+# berth in the guest: berth.sh ROOTFS-TAR BERTH
+cat >"$scratch/berth.sh" <<'EOF'
+set -eu
+tarball=$1 berth=$2 w=/tmp/berth-sd
+# The guest's 6.1 kernel refuses overlay's lowerdir+ with EOPNOTSUPP, which berth-image does
+# not take for "unsupported": mount(2) it is.
+export BERTH_ROOT=$w/root BERTH_RUNROOT=$w/run BERTH_DEFAULT_NETWORK=none BERTH_OVERLAY_LEGACY=1
+b() { "$berth" "$@"; }
+b import -q "$tarball" bb >/dev/null
+id=$(b run -d --memory 64m --pids-limit 40 bb sleep 1000)
+unit=berth-$id.scope
+show=$(systemctl show "$unit" -p ActiveState -p MemoryMax -p TasksMax -p Delegate -p Slice)
+echo "$show" | tr '\n' ' '; echo
+for want in ActiveState=active MemoryMax=67108864 TasksMax=40 Delegate=yes Slice=machine.slice; do
+  echo "$show" | grep -qx "$want" || { echo "$unit: no $want"; exit 1; }
+done
+pid=$(b inspect -f '{{.State.Pid}}' "$id")
+grep -qx "0::/machine.slice/$unit" "/proc/$pid/cgroup" || { echo "the container is not in $unit: $(cat "/proc/$pid/cgroup")"; exit 1; }
+b update --memory 128m "$id" >/dev/null
+systemctl show "$unit" -p MemoryMax | grep -qx MemoryMax=134217728 || { echo "berth update did not reach $unit"; exit 1; }
+b pause "$id" >/dev/null && b unpause "$id" >/dev/null
+b stats --no-stream "$id" >/dev/null
+b rm -f "$id" >/dev/null
+for _ in $(seq 100); do systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found && break; sleep 0.1; done
+systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found || { echo "$unit is left after berth rm"; exit 1; }
+echo "berth (default manager systemd): run -d, limits in $unit, update, pause, stats, rm: ok"
+id=$(b --cgroup-manager cgroupfs run -d bb sleep 1000)
+pid=$(b inspect -f '{{.State.Pid}}' "$id")
+grep -qx "0::/berth/$id" "/proc/$pid/cgroup" || { echo "--cgroup-manager cgroupfs: $(cat "/proc/$pid/cgroup")"; exit 1; }
+b rm -f "$id" >/dev/null
+echo "berth --cgroup-manager cgroupfs: /berth/<id>: ok"
+b rmi -f bb >/dev/null 2>&1 || true
+rmdir /sys/fs/cgroup/berth 2>/dev/null || true
+EOF
 # Executing from the 9p share is slow under emulation: the guest copies these to its tmpfs
 # (and bind-mounts the runtime over its path, which the test binaries have baked in).
 for b in "$unit_bin:unit" "$int_bin:integration" "$daemon_bin:dbus-daemon" "$bench_bin:scope-bench" \
-         "$rt_systemd:runtime-systemd" "$rt_cgroups:runtime-cgroups" "$runtime_bin:berth-runtime"; do
+         "$rt_systemd:runtime-systemd" "$rt_cgroups:runtime-cgroups" "$runtime_bin:berth-runtime" \
+         "$CARGO_TARGET_DIR/debug/berth:berth"; do
   strip --strip-debug -o "$scratch/bin/${b##*:}" "${b%:*}" 2>/dev/null || cp "${b%:*}" "$scratch/bin/${b##*:}"
 done
 built=$(date +%s)
@@ -194,7 +232,8 @@ run_set "berth-runtime --systemd-cgroup" env BERTH_REQUIRE_SYSTEMD=1 BERTH_REQUI
 run_set "berth-runtime cgroups with the systemd driver" env BERTH_TEST_SYSTEMD_CGROUP=1 BERTH_REQUIRE_ROOT=1 \
   "\$bin/runtime-cgroups" --test-threads=2 --exact $(q "${cgroup_tests[@]}")
 run_set "podman (cgroup_manager=systemd) on berth-runtime" bash $(q1 "$scratch/podman.sh") $(q1 "$scratch/rootfs.tar") \$bin/berth-runtime
-left=\$(systemctl list-units --all --no-legend --plain '*berth-test-*' 'berth-bench-*' 'libpod-*' 2>/dev/null)
+run_set "berth --cgroup-manager" bash $(q1 "$scratch/berth.sh") $(q1 "$scratch/rootfs.tar") \$bin/berth
+left=\$(systemctl list-units --all --no-legend --plain '*berth-test-*' 'berth-*.scope' 'libpod-*' 2>/dev/null)
 cgs=\$(find /sys/fs/cgroup -name '*berth-test-*' -o -name 'berth-bench-*' -o -name 'libpod-*' 2>/dev/null | head)
 if [ -n "\$left\$cgs" ]; then echo "systemd-vm-tests: left behind: \$left \$cgs" >&2; set_rc 4; fi
 exit \$rc

@@ -108,6 +108,18 @@ pub enum CgroupDriver {
     Systemd,
 }
 
+impl CgroupDriver {
+    /// What podman picks: systemd when it runs the host (it is PID 1 and has booted,
+    /// sd_booted's test), cgroupfs otherwise.
+    pub fn host_default() -> CgroupDriver {
+        if Path::new("/run/systemd/system").is_dir() {
+            CgroupDriver::Systemd
+        } else {
+            CgroupDriver::Cgroupfs
+        }
+    }
+}
+
 /// The state root (`--root`, default /run/berth), and how the containers made under it get
 /// their cgroups. Like runc's `--systemd-cgroup`, the driver is a choice of the caller; a
 /// container's record says which one made its cgroup, for the commands that follow.
