@@ -17,9 +17,15 @@
 #      (BERTH_TEST_SYSTEMD_CGROUP=1)
 #   7. podman with cgroup_manager = "systemd" and berth-runtime as its runtime: the container
 #      is /machine.slice/libpod-<id>.scope with its limits in the unit, gone after rm
+#   7b. containerd (ctr --runc-systemd-cgroup, the runc shim with berth-runtime as its binary)
+#      and dockerd (native.cgroupdriver=systemd) on berth-runtime: each container is a scope
+#      unit while it runs, gone after it is removed
 #   8. berth: systemd is the default cgroup manager here (the container is berth-<id>.scope in
 #      machine.slice, its limits in the unit, gone after rm); --cgroup-manager cgroupfs: /berth/<id>
-#   9. nothing left: no berth-test-* / berth-bench-* / libpod-* / berth-<id> unit, no such cgroup
+#   9. the cost of create+start+delete of a `true` container with --systemd-cgroup and with
+#      cgroupfs, berth-runtime (release build, when target/release/berth-runtime exists: test.sh's
+#      clients stage builds it) and runc, interleaved (bench/interleave.py), BENCH-ROUNDS rounds
+#  10. nothing left: no berth-test-* / berth-bench-* / libpod-* / berth-<id> unit, no such cgroup
 #
 # The binaries are built on the host and staged into CARGO_TARGET_DIR, which the guest shares
 # at the same path.
@@ -152,6 +158,70 @@ systemctl show "$unit" -p LoadState | grep -qx LoadState=not-found || { echo "$u
 podman rmi -af >/dev/null 2>&1 || true
 echo "podman (cgroup_manager=systemd) on berth-runtime: run, limits, exec, update, pause, rm: ok"
 EOF
+# containerd and dockerd in the guest: engines.sh ROOTFS-DIR ROOTFS-TAR RUNTIME
+cat >"$scratch/engines.sh" <<'EOF'
+set -u
+rootfs=$1 tarball=$2 runtime=$3 w=/tmp/engines-sd pids=()
+mkdir -p "$w"
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait' EXIT
+scope_of() { # PID -> the unit of its cgroup (a .scope), checked active
+  local cg unit
+  cg=$(cat "/proc/$1/cgroup") && unit=${cg##*/}
+  case $unit in *.scope) ;; *) echo "not in a scope: $cg" >&2; return 1;; esac
+  systemctl show "$unit" -p ActiveState | grep -qx ActiveState=active || { echo "$unit is not active" >&2; return 1; }
+  echo "$unit"
+}
+gone() { # UNIT
+  for _ in $(seq 100); do systemctl show "$1" -p LoadState | grep -qx LoadState=not-found && return 0; sleep 0.1; done
+  echo "$1 is left" >&2; return 1
+}
+up() { for _ in $(seq 300); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $*" >&2; return 1; }
+
+cat >"$w/containerd.toml" <<CONF
+version = 2
+root = "$w/ctrd/root"
+state = "$w/ctrd/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$w/ctrd/containerd.sock"
+[ttrpc]
+  address = "$w/ctrd/containerd.sock.ttrpc"
+CONF
+containerd --config "$w/containerd.toml" >"$w/containerd.log" 2>&1 & pids+=($!)
+C="ctr -a $w/ctrd/containerd.sock -n sd"
+up $C version || exit 1
+$C run -d --runc-binary "$runtime" --runc-systemd-cgroup --cgroup system.slice:ctr:c1 --runc-root "$w/ctrd/runc" --rootfs "$rootfs" c1 /bin/sleep 1000 >/dev/null || exit 1
+pid=$($C task ls | awk '$1 == "c1" { print $2 }')
+unit=$(scope_of "$pid") || exit 1
+[ "$unit" = ctr-c1.scope ] || { echo "containerd's container is $unit"; exit 1; }
+echo "containerd (ctr --runc-systemd-cgroup): c1 in $(cat "/proc/$pid/cgroup")"
+$C task kill -s SIGKILL c1
+for _ in $(seq 100); do $C task ls | grep -q 'c1.*STOPPED' && break; sleep 0.1; done
+$C task delete c1 >/dev/null && $C container delete c1 || exit 1
+gone "$unit" || exit 1
+echo "containerd (runc shim, SystemdCgroup, berth-runtime): run, unit, delete: ok"
+
+cat >"$w/daemon.json" <<CONF
+{ "bridge": "none", "iptables": false, "ip6tables": false, "ip-forward": false, "ip-masq": false,
+  "storage-driver": "overlay2", "data-root": "$w/docker/data", "exec-root": "$w/docker/exec",
+  "pidfile": "$w/docker/dockerd.pid", "hosts": ["unix://$w/docker/docker.sock"],
+  "exec-opts": ["native.cgroupdriver=systemd"],
+  "runtimes": { "berth": { "path": "$runtime" } }, "default-runtime": "berth" }
+CONF
+dockerd --config-file "$w/daemon.json" >"$w/dockerd.log" 2>&1 & pids+=($!)
+D="docker -H unix://$w/docker/docker.sock"
+up $D version || { tail -20 "$w/dockerd.log"; exit 1; }
+$D import "$tarball" bb >/dev/null || exit 1
+id=$($D run -d --network none --cgroupns host --security-opt apparmor=unconfined --memory 64m bb sleep 1000) || exit 1
+pid=$($D inspect -f '{{.State.Pid}}' "$id")
+unit=$(scope_of "$pid") || exit 1
+[ "$unit" = "docker-$id.scope" ] || { echo "docker's container is $unit"; exit 1; }
+systemctl show "$unit" -p MemoryMax | grep -qx MemoryMax=67108864 || { echo "$unit: no MemoryMax=67108864"; exit 1; }
+echo "dockerd (native.cgroupdriver=systemd): $(cat "/proc/$pid/cgroup"), MemoryMax=67108864"
+$D rm -f "$id" >/dev/null || exit 1
+gone "$unit" || exit 1
+echo "dockerd (native.cgroupdriver=systemd, berth-runtime): run, unit, limit, rm: ok"
+EOF
 # berth in the guest: berth.sh ROOTFS-TAR BERTH
 cat >"$scratch/berth.sh" <<'EOF'
 set -eu
@@ -186,8 +256,36 @@ echo "berth --cgroup-manager cgroupfs: /berth/<id>: ok"
 b rmi -f bb >/dev/null 2>&1 || true
 rmdir /sys/fs/cgroup/berth 2>/dev/null || true
 EOF
+# The bench's bundles (one per cgroupsPath form) and its cycle: cycle.sh RUNTIME BUNDLE [FLAG]
+for kind in systemd cgroupfs; do
+  mkdir -p "$scratch/bench-$kind/rootfs/bin"
+  cp /bin/busybox "$scratch/bench-$kind/rootfs/bin/" && ln -s busybox "$scratch/bench-$kind/rootfs/bin/true"
+  case $kind in systemd) cg='machine.slice:bench:cycle';; cgroupfs) cg='/bench/cycle';; esac
+  python3 - "$scratch/bench-$kind/config.json" "$cg" <<'PY'
+import json, subprocess, sys, tempfile, os
+d = tempfile.mkdtemp()
+subprocess.run(["runc", "spec", "--bundle", d], check=True)
+c = json.load(open(os.path.join(d, "config.json")))
+c["process"].update(terminal=False, args=["/bin/true"])
+c["root"]["readonly"] = True
+c["linux"]["cgroupsPath"] = sys.argv[2]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+done
+cat >"$scratch/cycle.sh" <<'EOF'
+#!/bin/sh
+# create + start + delete of container "cycle" (its process is true): RUNTIME BUNDLE [FLAG]
+rt=$1 bundle=$2; shift 2
+root=/tmp/bench-root-${rt##*/}
+"$rt" --root "$root" "$@" create --bundle "$bundle" cycle && "$rt" --root "$root" "$@" start cycle &&
+  "$rt" --root "$root" "$@" delete --force cycle
+EOF
+chmod +x "$scratch/cycle.sh"
+cp "$repo/bench/interleave.py" "$scratch/bin/"
+release_bin=$CARGO_TARGET_DIR/release/berth-runtime
 # Executing from the 9p share is slow under emulation: the guest copies these to its tmpfs
 # (and bind-mounts the runtime over its path, which the test binaries have baked in).
+[ -x "$release_bin" ] && strip -o "$scratch/bin/berth-runtime-release" "$release_bin"
 for b in "$unit_bin:unit" "$int_bin:integration" "$daemon_bin:dbus-daemon" "$bench_bin:scope-bench" \
          "$rt_systemd:runtime-systemd" "$rt_cgroups:runtime-cgroups" "$runtime_bin:berth-runtime" \
          "$CARGO_TARGET_DIR/debug/berth:berth"; do
@@ -232,8 +330,21 @@ run_set "berth-runtime --systemd-cgroup" env BERTH_REQUIRE_SYSTEMD=1 BERTH_REQUI
 run_set "berth-runtime cgroups with the systemd driver" env BERTH_TEST_SYSTEMD_CGROUP=1 BERTH_REQUIRE_ROOT=1 \
   "\$bin/runtime-cgroups" --test-threads=2 --exact $(q "${cgroup_tests[@]}")
 run_set "podman (cgroup_manager=systemd) on berth-runtime" bash $(q1 "$scratch/podman.sh") $(q1 "$scratch/rootfs.tar") \$bin/berth-runtime
+run_set "containerd and dockerd (systemd cgroups) on berth-runtime" bash $(q1 "$scratch/engines.sh") $(q1 "$scratch/rootfs") $(q1 "$scratch/rootfs.tar") \$bin/berth-runtime
 run_set "berth --cgroup-manager" bash $(q1 "$scratch/berth.sh") $(q1 "$scratch/rootfs.tar") \$bin/berth
-left=\$(systemctl list-units --all --no-legend --plain '*berth-test-*' 'berth-*.scope' 'libpod-*' 2>/dev/null)
+bench_cycle() {
+  local c=\$bin/cycle.sh b=/tmp/bench rt=\$bin/berth-runtime-release
+  [ -x "\$rt" ] || { echo "no release build of berth-runtime (cargo build --release -p berth-runtime): skipped"; return 0; }
+  cp -r $(q1 "$scratch/bench-systemd") $(q1 "$scratch/bench-cgroupfs") /tmp/ && cp $(q1 "$scratch/cycle.sh") "\$bin/" || return 3
+  python3 "\$bin/interleave.py" --n $(q1 "$rounds") --warmup 2 \\
+    "berth-systemd=\$c \$rt \${b}-systemd --systemd-cgroup" "berth-cgroupfs=\$c \$rt \${b}-cgroupfs" \\
+    "runc-systemd=\$c /usr/sbin/runc \${b}-systemd --systemd-cgroup" "runc-cgroupfs=\$c /usr/sbin/runc \${b}-cgroupfs" \\
+    --diff berth-systemd:berth-cgroupfs --diff runc-systemd:runc-cgroupfs --ratio berth-systemd:runc-systemd
+  rmdir /sys/fs/cgroup/bench 2>/dev/null
+  return 0
+}
+run_set "create+start+delete: --systemd-cgroup vs cgroupfs, berth-runtime and runc" bench_cycle
+left=\$(systemctl list-units --all --no-legend --plain '*berth-test-*' 'berth-*.scope' 'libpod-*' 'bench-*' 'docker-*.scope' 'ctr-*.scope' 2>/dev/null)
 cgs=\$(find /sys/fs/cgroup -name '*berth-test-*' -o -name 'berth-bench-*' -o -name 'libpod-*' 2>/dev/null | head)
 if [ -n "\$left\$cgs" ]; then echo "systemd-vm-tests: left behind: \$left \$cgs" >&2; set_rc 4; fi
 exit \$rc

@@ -79,7 +79,8 @@ pub fn plan_cgroup(plan: &Plan, driver: CgroupDriver) -> Result<CgroupPlan> {
 pub fn connect_systemd() -> Result<Systemd> {
     Systemd::connect().map_err(|e| {
         Error::Unsupported(format!(
-            "the systemd cgroup driver (--systemd-cgroup) needs systemd on the system bus: {e}"
+            "the systemd cgroup driver (berth-runtime --systemd-cgroup, berth --cgroup-manager \
+             systemd) needs systemd on the system bus: {e}"
         ))
     })
 }
@@ -97,6 +98,7 @@ pub fn stop_unit(bus: Option<&mut Systemd>, unit: &str) -> Result<()> {
     bus.stop_unit(unit)?;
     Ok(())
 }
+
 impl CgroupPlan {
     /// The handle as state.json records it, before the cgroup exists.
     pub fn to_record(&self) -> serde_json::Value {
@@ -266,9 +268,12 @@ impl ContainerCgroup {
 
     /// Removes the container's cgroup directories (a cgroup already gone is fine); with the
     /// systemd driver, stops the unit first and waits until it is gone (systemd removes the
-    /// directories it made, the rest are ours).
+    /// directories it made, the rest are ours). A unit whose cgroup is gone needs no call:
+    /// systemd stopped the scope when its last process died (and a failed one left behind
+    /// is reset by the next start of its name), so deleting a stopped container costs no
+    /// round trip and works without the bus.
     pub fn destroy(&self) -> Result<()> {
-        if let Some(unit) = &self.unit {
+        if let Some(unit) = self.unit.as_ref().filter(|_| self.cgroup.exists()) {
             match &self.start {
                 Some(start) => stop_unit(Some(&mut start.bus.borrow_mut()), unit)?,
                 None => stop_unit(None, unit)?,
