@@ -58,6 +58,17 @@ pub struct Global {
     /// error, warn, info, debug or trace
     #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
     pub log_level: log::LevelFilter,
+    /// Who makes containers' cgroups: systemd (a scope berth-<id>.scope in machine.slice) or
+    /// cgroupfs (/berth/<id>) [default: systemd when systemd runs the host, else cgroupfs]
+    #[arg(long, global = true, value_name = "MANAGER", value_enum)]
+    pub cgroup_manager: Option<CgroupManager>,
+}
+
+/// `--cgroup-manager`, as podman names its values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CgroupManager {
+    Systemd,
+    Cgroupfs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +101,12 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log_level);
+    if let Some(manager) = cli.global.cgroup_manager {
+        berth_engine::set_cgroup_manager(match manager {
+            CgroupManager::Systemd => berth_engine::CgroupDriver::Systemd,
+            CgroupManager::Cgroupfs => berth_engine::CgroupDriver::Cgroupfs,
+        });
+    }
     let result = match cli.command {
         Command::Images(cmd) => images::run(&cli.global, cmd),
         Command::Archives(cmd) => archive_cmds::run(&cli.global, cmd),

@@ -65,6 +65,9 @@ pub trait Backend {
         {
             match crate::fsutil::write_io(&dir.join("cgroup.kill"), "1") {
                 Ok(()) => return Ok(()),
+                // Removed while we wrote (systemd takes an emptied scope's cgroup away at
+                // once): nothing is left to kill.
+                Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(source) => {
                     return Err(Error::Write {

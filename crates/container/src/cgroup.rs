@@ -1,22 +1,33 @@
 //! The container's cgroup, through berth-cgroups: planned (validated) before anything is
 //! created, made before the init is cloned (so the init can be cloned straight into it on
 //! cgroup v2), recorded in state.json, and driven by later commands.
+//!
+//! With the systemd driver (`--systemd-cgroup`) systemd makes the cgroup: a transient scope
+//! unit that must be given a process, so the init is cloned first (no CLONE_INTO_CGROUP) and
+//! the scope is started for its pid while it waits to be placed. The files systemd has no
+//! property for, and the v1 hierarchies it does not manage, are then driven by the same
+//! cgroupfs code at the unit's cgroup path, which is also what every later command reads.
 
+use std::cell::RefCell;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use berth_cgroups::{
     Cgroup, CgroupsPath, FreezerState, Join, Layout, LayoutKind, Mode, PlanOptions, Version,
 };
+use berth_systemd::{ScopePlan, Systemd, UnitKind};
 
 use crate::error::{Error, Result};
 use crate::init::{CgroupMountSource, CgroupView};
 use crate::spawn::CgroupPlacement;
 use crate::spec::Plan;
+use crate::state::CgroupDriver;
 
 /// A validated cgroup for a container that does not exist yet.
 pub struct CgroupPlan {
     cgroup: Cgroup,
     plan: berth_cgroups::Plan,
+    /// The unit to start, with the systemd driver.
+    scope: Option<ScopePlan>,
 }
 
 /// The cgroups path of a container: the configured one, or (as runc) its id, relative to
@@ -29,10 +40,28 @@ fn cgroups_path(plan: &Plan) -> Result<CgroupsPath> {
     Ok(CgroupsPath::parse(&text)?)
 }
 
+/// The unit of the systemd driver: `linux.cgroupsPath` in runc's `slice:prefix:name` form,
+/// `:berth:<id>` in `system.slice` when absent (see [`berth_systemd::UnitPath`]).
+fn scope_plan(plan: &Plan) -> Result<ScopePlan> {
+    let text = plan
+        .cgroups_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(ScopePlan::new(&text, &plan.id, plan.resources.as_ref())?)
+}
+
 /// Probes the host's layout and checks `linux.resources` against it. No cgroup is touched.
-pub fn plan_cgroup(plan: &Plan) -> Result<CgroupPlan> {
+pub fn plan_cgroup(plan: &Plan, driver: CgroupDriver) -> Result<CgroupPlan> {
     let layout = Layout::probe()?;
-    let path = cgroups_path(plan)?;
+    let (path, scope) = match driver {
+        CgroupDriver::Cgroupfs => (cgroups_path(plan)?, None),
+        CgroupDriver::Systemd => {
+            let scope = scope_plan(plan)?;
+            // systemd places a unit where its name says; the same path in every hierarchy
+            (CgroupsPath::parse(&scope.cgroup())?, Some(scope))
+        }
+    };
     let cgroup = Cgroup::new(&layout, &path)?;
     let resources = plan.resources.clone().unwrap_or_default();
     let cplan = cgroup.plan(&resources, Mode::Create, PlanOptions::default())?;
@@ -42,7 +71,32 @@ pub fn plan_cgroup(plan: &Plan) -> Result<CgroupPlan> {
     Ok(CgroupPlan {
         cgroup,
         plan: cplan,
+        scope,
     })
+}
+
+/// Connects to systemd for the cgroup driver; the error says what needs the bus.
+pub fn connect_systemd() -> Result<Systemd> {
+    Systemd::connect().map_err(|e| {
+        Error::Unsupported(format!(
+            "the systemd cgroup driver (berth-runtime --systemd-cgroup, berth --cgroup-manager \
+             systemd) needs systemd on the system bus: {e}"
+        ))
+    })
+}
+
+/// Stops a container's unit and waits until it is gone (a unit already gone is fine).
+pub fn stop_unit(bus: Option<&mut Systemd>, unit: &str) -> Result<()> {
+    let mut own;
+    let bus = match bus {
+        Some(b) => b,
+        None => {
+            own = connect_systemd()?;
+            &mut own
+        }
+    };
+    bus.stop_unit(unit)?;
+    Ok(())
 }
 
 impl CgroupPlan {
@@ -51,8 +105,28 @@ impl CgroupPlan {
         serde_json::to_value(&self.cgroup).expect("cgroup serializes")
     }
 
-    /// Makes the cgroup and applies the resources.
+    /// The unit the systemd driver will start (`None` with cgroupfs).
+    pub fn systemd_unit(&self) -> Option<String> {
+        self.scope.as_ref().map(|s| s.unit.unit.clone())
+    }
+
+    /// Makes the cgroup and applies the resources. With the systemd driver this only
+    /// connects to the bus (a host without one fails here, before the fork): the unit is
+    /// started when the init is placed ([`CgroupPlacement::attach`]).
     pub fn create(self) -> Result<ContainerCgroup> {
+        if let Some(scope) = self.scope {
+            let bus = connect_systemd()?;
+            return Ok(ContainerCgroup {
+                cgroup: self.cgroup,
+                unified: None,
+                unit: Some(scope.unit.unit.clone()),
+                start: Some(ScopeStart {
+                    bus: RefCell::new(bus),
+                    scope,
+                    plan: self.plan,
+                }),
+            });
+        }
         self.cgroup.create(&self.plan)?;
         let unified = match self.cgroup.open_unified_dir() {
             Ok(fd) => fd,
@@ -64,14 +138,28 @@ impl CgroupPlan {
         Ok(ContainerCgroup {
             cgroup: self.cgroup,
             unified,
+            unit: None,
+            start: None,
         })
     }
+}
+
+/// What the systemd driver needs until the init is placed.
+struct ScopeStart {
+    bus: RefCell<Systemd>,
+    scope: ScopePlan,
+    /// The cgroupfs plan: the files systemd does not write, the hierarchies it does not make.
+    plan: berth_cgroups::Plan,
 }
 
 /// A container's existing cgroup.
 pub struct ContainerCgroup {
     cgroup: Cgroup,
     unified: Option<OwnedFd>,
+    /// The systemd unit that owns the cgroup, with the systemd driver.
+    unit: Option<String>,
+    /// During create with the systemd driver: the scope to start for the init.
+    start: Option<ScopeStart>,
 }
 
 impl ContainerCgroup {
@@ -86,7 +174,27 @@ impl ContainerCgroup {
         Ok(ContainerCgroup {
             cgroup,
             unified: None,
+            unit: None,
+            start: None,
         })
+    }
+
+    /// The handle of a record whose cgroup a systemd unit owns (`--systemd-cgroup`).
+    pub fn with_unit(mut self, unit: Option<String>) -> Self {
+        self.unit = unit;
+        self
+    }
+
+    /// Lets go of what only the create needed (the systemd bus connection): whoever keeps
+    /// the handle while the container runs (the engine's monitor) holds no connection.
+    pub fn created(mut self) -> Self {
+        self.start = None;
+        self
+    }
+
+    /// The systemd unit that owns the cgroup, if any.
+    pub fn systemd_unit(&self) -> Option<&str> {
+        self.unit.as_deref()
     }
 
     pub fn to_record(&self) -> serde_json::Value {
@@ -141,8 +249,13 @@ impl ContainerCgroup {
         Ok(self.cgroup.freeze(berth_cgroups::DEFAULT_FREEZE_TIMEOUT)?)
     }
 
+    /// Thaws; a cgroup that is gone meanwhile holds nothing frozen (systemd removes a
+    /// scope's cgroup as soon as its last process has died).
     pub fn thaw(&self) -> Result<()> {
-        Ok(self.cgroup.thaw()?)
+        match self.cgroup.thaw() {
+            Err(_) if !self.cgroup.exists() => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     pub fn signal_all(&self, signal: i32) -> Result<()> {
@@ -153,8 +266,19 @@ impl ContainerCgroup {
         Ok(self.cgroup.pids()?)
     }
 
-    /// Removes the container's cgroup directories (a cgroup already gone is fine).
+    /// Removes the container's cgroup directories (a cgroup already gone is fine); with the
+    /// systemd driver, stops the unit first and waits until it is gone (systemd removes the
+    /// directories it made, the rest are ours). A unit whose cgroup is gone needs no call:
+    /// systemd stopped the scope when its last process died (and a failed one left behind
+    /// is reset by the next start of its name), so deleting a stopped container costs no
+    /// round trip and works without the bus.
     pub fn destroy(&self) -> Result<()> {
+        if let Some(unit) = self.unit.as_ref().filter(|_| self.cgroup.exists()) {
+            match &self.start {
+                Some(start) => stop_unit(Some(&mut start.bus.borrow_mut()), unit)?,
+                None => stop_unit(None, unit)?,
+            }
+        }
         Ok(self.cgroup.destroy()?)
     }
 }
@@ -168,11 +292,35 @@ impl CgroupPlacement for ContainerCgroup {
         self.cgroup.kind() != LayoutKind::V2
     }
 
+    fn made_at_placement(&self) -> bool {
+        self.start.is_some()
+    }
+
     fn open_v1_self_join(&self) -> Result<berth_cgroups::V1SelfJoin> {
+        if self.start.is_some() {
+            // the directories do not exist before systemd has made the unit
+            return Ok(berth_cgroups::V1SelfJoin::default());
+        }
         Ok(self.cgroup.open_v1_self_join()?)
     }
 
     fn attach(&self, pid: i32, cloned_into: bool, v1_joined: bool) -> Result<()> {
+        if let Some(start) = &self.start {
+            let pid_u32 =
+                u32::try_from(pid).map_err(|_| Error::Init(format!("invalid init pid {pid}")))?;
+            start.bus.borrow_mut().start(&start.scope, pid_u32)?;
+            crate::kill_point::kill_point("create:scope");
+            // The directories systemd made are there already (mkdir is a no-op); the ones
+            // of hierarchies it does not manage (v1: cpuset, freezer, ...) are made here.
+            self.cgroup.create(&start.plan)?;
+            // systemd put the pid of a scope in its cgroups; a slice takes no process from
+            // systemd, and v1 hierarchies it does not manage need the pid too.
+            let join = match start.scope.unit.kind {
+                UnitKind::Scope => Join::SkipUnified,
+                UnitKind::Slice => Join::All,
+            };
+            return Ok(self.cgroup.add_pid(pid, join)?);
+        }
         let join = match (cloned_into, v1_joined) {
             (true, true) => return Ok(()),
             (true, false) => Join::SkipUnified,

@@ -76,6 +76,11 @@ pub enum Error {
     #[error("{0}")]
     Cgroup(#[from] berth_cgroups::Error),
 
+    /// The systemd cgroup driver: a bad cgroupsPath or resource for it, systemd's bus out of
+    /// reach, or a unit call systemd refused.
+    #[error("{0}")]
+    Systemd(#[from] berth_systemd::Error),
+
     /// `linux.seccomp` cannot be compiled: the configuration is at fault (its wording is
     /// that of [`Error::Invalid`] for the field).
     #[error("invalid configuration: linux.seccomp: {0}")]

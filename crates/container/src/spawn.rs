@@ -26,6 +26,10 @@ pub trait CgroupPlacement {
     fn attach(&self, pid: i32, cloned_into: bool, v1_joined: bool) -> Result<()>;
     /// Whether cgroup v1 hierarchies exist (the init joins them only after the clone).
     fn has_v1(&self) -> bool;
+    /// Whether the cgroup comes into being only when the init is placed ([`Self::attach`]).
+    fn made_at_placement(&self) -> bool {
+        false
+    }
 }
 
 /// What the caller chooses about a new init.
@@ -169,6 +173,7 @@ pub fn spawn_init(
                 seccomp: options.seccomp,
                 cgroupns_at_clone,
                 v1_self_join: v1_self_join.as_ref(),
+                cgroup_made_at_placement: cgroups.made_at_placement(),
             };
             child_main(&ctx, &child_sync)
         }

@@ -75,6 +75,10 @@ pub struct Record {
     /// Written while `create` is still setting the container up.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub creating: bool,
+    /// The systemd unit that owns the cgroup (`--systemd-cgroup`): `delete` stops it,
+    /// `update` sets its properties.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
 /// What a create is about to make, written before it makes it: if the create dies (SIGKILL,
@@ -88,17 +92,59 @@ pub(crate) struct Pending {
     /// The rootfs of a container without a mount namespace: its mounts are on the host.
     #[serde(default)]
     pub host_mounts: Option<PathBuf>,
+    /// The systemd unit the create is about to start (`--systemd-cgroup`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub systemd_unit: Option<String>,
 }
 
-/// The state root (`--root`, default /run/berth).
+/// Who makes and owns the cgroup of a new container.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CgroupDriver {
+    /// The runtime, through the cgroup filesystem (runc's default).
+    #[default]
+    Cgroupfs,
+    /// systemd, as a transient scope unit (runc's `--systemd-cgroup`): `linux.cgroupsPath`
+    /// is `slice:prefix:name`.
+    Systemd,
+}
+
+impl CgroupDriver {
+    /// What podman picks: systemd when it runs the host (it is PID 1 and has booted,
+    /// sd_booted's test), cgroupfs otherwise.
+    pub fn host_default() -> CgroupDriver {
+        if Path::new("/run/systemd/system").is_dir() {
+            CgroupDriver::Systemd
+        } else {
+            CgroupDriver::Cgroupfs
+        }
+    }
+}
+
+/// The state root (`--root`, default /run/berth), and how the containers made under it get
+/// their cgroups. Like runc's `--systemd-cgroup`, the driver is a choice of the caller; a
+/// container's record says which one made its cgroup, for the commands that follow.
 #[derive(Debug, Clone)]
 pub struct StateRoot {
     path: PathBuf,
+    cgroup_driver: CgroupDriver,
 }
 
 impl StateRoot {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        StateRoot { path: path.into() }
+        StateRoot {
+            path: path.into(),
+            cgroup_driver: CgroupDriver::Cgroupfs,
+        }
+    }
+
+    /// The same root, with new containers' cgroups made by `driver`.
+    pub fn with_cgroup_driver(mut self, driver: CgroupDriver) -> Self {
+        self.cgroup_driver = driver;
+        self
+    }
+
+    pub fn cgroup_driver(&self) -> CgroupDriver {
+        self.cgroup_driver
     }
 
     pub fn path(&self) -> &Path {

@@ -60,8 +60,20 @@ pub mod update;
 pub mod volume;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+pub use berth_container::state::CgroupDriver;
 
 pub use error::{Error, Result};
+
+/// `--cgroup-manager` of the command line, for every engine the process makes.
+static CGROUP_MANAGER: OnceLock<CgroupDriver> = OnceLock::new();
+
+/// Sets the cgroup manager of the engines made from now on (the command line's
+/// `--cgroup-manager`); without it they take [`CgroupDriver::host_default`].
+pub fn set_cgroup_manager(manager: CgroupDriver) {
+    let _ = CGROUP_MANAGER.set(manager);
+}
 
 /// Where containers live: the two roots of the command line.
 #[derive(Debug, Clone)]
@@ -69,6 +81,10 @@ pub struct Engine {
     pub root: PathBuf,
     pub runroot: PathBuf,
     pub records: record::Records,
+    /// Who makes the cgroups of the containers this engine starts: systemd (a scope
+    /// `berth-<id>.scope` in machine.slice, as podman puts its containers) or cgroupfs
+    /// (`/berth/<id>`).
+    pub cgroup_manager: CgroupDriver,
 }
 
 impl Engine {
@@ -79,12 +95,14 @@ impl Engine {
             records: record::Records::new(&root),
             root,
             runroot,
+            cgroup_manager: *CGROUP_MANAGER.get_or_init(CgroupDriver::host_default),
         }
     }
 
     /// The runtime core's state root.
     pub fn runtime(&self) -> berth_container::state::StateRoot {
         berth_container::state::StateRoot::new(self.runroot.join("runtime"))
+            .with_cgroup_driver(self.cgroup_manager)
     }
 
     /// `<root>/containers/<id>`.

@@ -189,6 +189,7 @@ pub fn build_spec(
             host_caps: spec::host_bounding_set(),
             console_size,
             network_peer: crate::network::join_netns(engine, &config.net)?,
+            cgroup_manager: engine.cgroup_manager,
         },
     )
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use berth_container::state::CgroupDriver;
 use oci_spec::runtime::Spec;
 use serde_json::{Value, json};
 
@@ -103,9 +104,14 @@ const READONLY_PATHS: &[&str] = &[
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The cgroup (absolute, below every hierarchy's root) of a container.
-pub fn cgroups_path(id: &str) -> String {
-    format!("{}/{id}", crate::cgroup_parents::CONTAINERS)
+/// The cgroup of a container: absolute below every hierarchy's root with cgroupfs, the
+/// systemd driver's `slice:prefix:name` (the scope `berth-<id>.scope` in machine.slice,
+/// where podman puts its `libpod-<id>.scope`) with systemd.
+pub fn cgroups_path(id: &str, manager: CgroupDriver) -> String {
+    match manager {
+        CgroupDriver::Cgroupfs => format!("{}/{id}", crate::cgroup_parents::CONTAINERS),
+        CgroupDriver::Systemd => format!("machine.slice:berth:{id}"),
+    }
 }
 
 /// A capability name as the runtime-spec writes it (`net_admin` → `CAP_NET_ADMIN`).
@@ -319,6 +325,8 @@ pub struct Inputs<'a> {
     /// `--network container:X`: X's network namespace (`/proc/PID/ns/net`) and X's container
     /// dir, whose hosts and resolv.conf the container shares, as docker does.
     pub network_peer: Option<(PathBuf, PathBuf)>,
+    /// Who makes the container's cgroup (it decides the form of `cgroupsPath`).
+    pub cgroup_manager: CgroupDriver,
 }
 
 /// The bounding set of this process, from /proc/self/status.
@@ -550,7 +558,7 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     let mut linux = json!({
         "sysctl": sysctl,
         "resources": resources,
-        "cgroupsPath": cgroups_path(&record.id),
+        "cgroupsPath": cgroups_path(&record.id, inputs.cgroup_manager),
         "namespaces": namespaces,
     });
     if !devices.is_empty() {
@@ -690,6 +698,7 @@ mod tests {
             host_caps: u64::MAX,
             console_size: None,
             network_peer: None,
+            cgroup_manager: CgroupDriver::Cgroupfs,
         }
     }
 
@@ -708,6 +717,15 @@ mod tests {
         );
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], 2048);
         assert_eq!(v["linux"]["cgroupsPath"], format!("/berth/{}", r.id));
+        let systemd = Inputs {
+            cgroup_manager: CgroupDriver::Systemd,
+            ..inputs(Path::new("/x"))
+        };
+        let v = serde_json::to_value(build(&r, &systemd).unwrap()).unwrap();
+        assert_eq!(
+            v["linux"]["cgroupsPath"],
+            format!("machine.slice:berth:{}", r.id)
+        );
         assert!(v["linux"]["seccomp"]["syscalls"].is_array());
         let rl = v["process"]["rlimits"].as_array().unwrap();
         assert!(

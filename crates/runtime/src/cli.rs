@@ -32,7 +32,10 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub debug: bool,
 
-    /// Use systemd to manage cgroups (not supported: Berth drives cgroupfs directly).
+    /// Let systemd make and own each new container's cgroup: a transient scope unit
+    /// (linux.cgroupsPath is "slice:prefix:name", e.g. "machine.slice:libpod:ID"; empty
+    /// parts: system.slice, berth, the container id). Later commands read the container's
+    /// state to know its unit, with or without this flag.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
 
@@ -676,6 +679,16 @@ mod tests {
         }
         longs.insert("help".into());
         assert_eq!(longs, set(LONG_OPTIONS));
+    }
+
+    #[test]
+    fn systemd_cgroup_is_a_global_flag() {
+        let cli = parse(&["berth-runtime", "--systemd-cgroup", "create", "c1"]);
+        assert!(cli.systemd_cgroup);
+        let cli = parse(&["berth-runtime", "-systemd-cgroup", "delete", "c1"]);
+        assert!(cli.systemd_cgroup);
+        let cli = parse(&["berth-runtime", "create", "c1"]);
+        assert!(!cli.systemd_cgroup);
     }
 
     #[test]

@@ -5,20 +5,24 @@ use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use berth_container::ops::{self, CreateOptions, ExecProcess, RunOptions};
-use berth_container::state::StateRoot;
+use berth_container::state::{CgroupDriver, StateRoot};
 use berth_container::{Error, Result};
 
 use crate::cli::{Cli, Command, CreateArgs, ExecArgs, ListFormat, UpdateArgs};
 
 /// Runs the command; the value is the process's exit code.
 pub fn dispatch(cli: &Cli) -> Result<i32> {
-    let root = StateRoot::new(&cli.root);
+    let driver = if cli.systemd_cgroup {
+        CgroupDriver::Systemd
+    } else {
+        CgroupDriver::Cgroupfs
+    };
+    let root = StateRoot::new(&cli.root).with_cgroup_driver(driver);
     let Some(command) = &cli.command else {
         return Err(Error::Unsupported("no command given (try --help)".into()));
     };
     match command {
         Command::Create(args) => {
-            refuse_systemd(cli)?;
             let options = create_options(args, false)?;
             ops::create_container(&root, &args.id, &args.bundle, options, false)?;
             Ok(0)
@@ -34,7 +38,6 @@ pub fn dispatch(cli: &Cli) -> Result<i32> {
             detach,
             keep,
         } => {
-            refuse_systemd(cli)?;
             let options = create_options(create, !*detach)?;
             let outcome = ops::run(
                 &root,
@@ -144,15 +147,6 @@ fn warn(cli: &Cli, warning: &Error) {
     if cli.log.is_some() && matches!(warning, Error::OomKilled(_)) {
         eprintln!("berth-runtime: {warning}");
     }
-}
-
-fn refuse_systemd(cli: &Cli) -> Result<()> {
-    if cli.systemd_cgroup {
-        return Err(Error::Unsupported(
-            "--systemd-cgroup: the systemd cgroup driver is not supported; Berth manages cgroupfs directly (drop the flag)".into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Writes a line to stdout; a reader that went away (`| head`) is not an error.

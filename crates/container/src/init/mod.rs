@@ -146,6 +146,9 @@ pub struct InitContext<'a> {
     pub cgroupns_at_clone: bool,
     /// The container's v1 cgroups, for the init to join itself before anything else.
     pub v1_self_join: Option<&'a berth_cgroups::V1SelfJoin>,
+    /// The container's cgroup is made when the runtime places the init (the systemd
+    /// driver's unit needs the init's pid): a `cgroup` mount waits for the placement.
+    pub cgroup_made_at_placement: bool,
 }
 
 /// The entry point of the child after clone. Never returns.
@@ -206,6 +209,16 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     let proc = ProcHandle::open().map_err(|e| InitError::sys("open a private procfs handle", e))?;
     let in_userns = plan.namespaces.has(NamespaceKind::User);
 
+    if ctx.cgroup_made_at_placement
+        && !placed
+        && plan
+            .mounts
+            .iter()
+            .any(|m| matches!(m.kind, crate::spec::MountKind::Cgroup))
+    {
+        sync.expect(Message::Continue)?;
+        placed = true;
+    }
     let root = rootfs::prepare_root(plan)?;
     for m in &plan.mounts {
         rootfs::mount_one(root.as_fd(), m, &ctx.cgroups, plan.mount_label.as_deref())?;

@@ -100,7 +100,7 @@ pub fn create_container(
         ));
     }
     let seccomp = crate::seccomp::compile(&plan, root.path())?;
-    let cgroup_plan = crate::cgroup::plan_cgroup(&plan)?;
+    let cgroup_plan = crate::cgroup::plan_cgroup(&plan, root.cgroup_driver())?;
     let dir = root.create(id)?;
     kill_point("create:reserved");
     let host_mounts = (!plan.namespaces.has(NamespaceKind::Mount)).then(|| plan.rootfs.clone());
@@ -108,6 +108,7 @@ pub fn create_container(
     dir.save_pending(&state::Pending {
         cgroup: cgroup_plan.to_record(),
         host_mounts: host_mounts.clone(),
+        systemd_unit: cgroup_plan.systemd_unit(),
     })?;
     // From here on, a failure must remove what was made: the guard does it on drop.
     let mut undo = Undo {
@@ -157,6 +158,7 @@ pub fn create_container(
         cgroup: cgroup.to_record(),
         config,
         creating: true,
+        systemd_unit: cgroup.systemd_unit().map(str::to_string),
     };
     // `state` shows the container as creating while its hooks run.
     if plan.hooks.prestart().is_some()
@@ -180,6 +182,7 @@ pub fn create_container(
     }
     spawned.disarm();
     let (dir, cgroup) = undo.disarm();
+    let cgroup = cgroup.created();
     Ok(Created {
         record,
         dir,

@@ -273,7 +273,8 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         return Ok(Vec::new());
     };
     let status = status_of(&record, &dir.path);
-    let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
+    let cgroup =
+        ContainerCgroup::from_record(&record.cgroup)?.with_unit(record.systemd_unit.clone());
     // The runtime-spec: "Attempting to delete a container that is not stopped MUST have no
     // effect on the container and MUST generate an error." (runc deletes created ones.)
     match status {
@@ -312,7 +313,8 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
 /// the cgroup (the init joins it before anything else, so a live init is found there), the
 /// cgroup, and the mounts of a container without a mount namespace.
 fn remove_pending(pending: &Pending) -> Result<()> {
-    let cgroup = ContainerCgroup::from_record(&pending.cgroup)?;
+    let cgroup =
+        ContainerCgroup::from_record(&pending.cgroup)?.with_unit(pending.systemd_unit.clone());
     // signal_all freezes and thaws around the kill itself; a killed create never froze
     // the cgroup, and part of it may not exist.
     cgroup.signal_all(libc::SIGKILL)?;

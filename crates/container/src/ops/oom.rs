@@ -1,9 +1,15 @@
 //! Saying that the kernel's OOM killer killed a container's processes: `run` when its
 //! process died of it, `delete` and `state` when the cgroup counted kills. Only read on
 //! those paths (one counter file, and the limit when there were kills): nothing is watched
-//! while the container starts or runs.
+//! while the container starts or runs, except by `run` with the systemd driver
+//! ([`OomTally`]).
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use berth_cgroups::OomEvent;
 
 use crate::cgroup::ContainerCgroup;
 
@@ -32,6 +38,81 @@ impl OomKill {
             process,
             kills,
             limit: cgroup.inner().memory_limit().ok().flatten(),
+        })
+    }
+}
+
+/// The OOM kills of a running container, counted by a thread that watches its cgroup.
+///
+/// With the systemd driver the cgroup goes as soon as its last process has: systemd stops
+/// an empty scope and removes its cgroup, in the guest measured before `run` could read the
+/// count for the process that just died. The kernel notifies `memory.events` when it picks a
+/// victim, while the victim still holds the cgroup, so a watcher reads the count in time.
+/// Only `run` in the foreground with the systemd driver starts one.
+pub(crate) struct OomTally {
+    kills: Arc<AtomicU64>,
+    limit: Option<u64>,
+    watcher: std::thread::JoinHandle<()>,
+}
+
+/// How long [`OomTally::finish`] waits for the watcher to see its cgroup gone.
+const WATCHER_END: Duration = Duration::from_secs(1);
+
+impl OomTally {
+    /// Starts watching; `None` when the cgroup cannot be watched (no memory controller).
+    pub(crate) fn watch(cgroup: &ContainerCgroup) -> Option<OomTally> {
+        let mut watcher = cgroup.inner().oom_watcher().ok()?;
+        let kills = Arc::new(AtomicU64::new(cgroup.inner().oom_kill_count().unwrap_or(0)));
+        let seen = Arc::clone(&kills);
+        // The thread inherits the runtime's mask (every signal blocked): signals still go
+        // to the supervising thread's sigwaitinfo. It ends with the cgroup (or the process).
+        let watcher = std::thread::Builder::new()
+            .name("oom-watch".into())
+            .spawn(move || {
+                loop {
+                    match watcher.wait(None) {
+                        Ok(OomEvent::Oom { oom_kill_total }) => {
+                            seen.fetch_max(oom_kill_total, Ordering::Relaxed);
+                        }
+                        Ok(OomEvent::Timeout) => {}
+                        Ok(OomEvent::CgroupRemoved) | Err(_) => return,
+                    }
+                }
+            })
+            .ok()?;
+        Some(OomTally {
+            kills,
+            limit: cgroup.inner().memory_limit().ok().flatten(),
+            watcher,
+        })
+    }
+
+    /// The kills of the container, once its process has exited: what the cgroup says while
+    /// it is there; once systemd has removed it, what the watcher read. The watcher was woken
+    /// when the kernel picked the victim, before the container's process died, but it may
+    /// not have run yet: it is given until it has seen the cgroup go.
+    pub(crate) fn finish(
+        self,
+        id: &str,
+        cgroup: &ContainerCgroup,
+        process: bool,
+    ) -> Option<OomKill> {
+        if let Some(oom) = OomKill::of(id, cgroup, process) {
+            return Some(oom);
+        }
+        if cgroup.inner().exists() {
+            return None;
+        }
+        let deadline = Instant::now() + WATCHER_END;
+        while !self.watcher.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let kills = self.kills.load(Ordering::Relaxed);
+        (kills > 0).then(|| OomKill {
+            id: id.to_string(),
+            process,
+            kills,
+            limit: self.limit,
         })
     }
 }

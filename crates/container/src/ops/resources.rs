@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use berth_cgroups::{OomEvent, Stats};
+use berth_cgroups::{Mode, OomEvent, PlanOptions, Stats};
 use oci_spec::runtime::LinuxResources;
 use serde::Serialize;
 
@@ -145,7 +145,21 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
     if status == Status::Stopped {
         return Err(wrong(id, status, "cannot update a stopped container"));
     }
-    let warnings = cgroup.inner().update_resources(resources)?;
+    // Everything is checked before anything changes: the cgroupfs plan, and with the
+    // systemd driver the unit properties (runc's order: systemd first, then the files, so
+    // the files hold what systemd has no property for and a value systemd rounds, e.g. a
+    // CPU quota, ends up exact).
+    let plan = cgroup
+        .inner()
+        .plan(resources, Mode::Update, PlanOptions::default())?;
+    if let Some(unit) = &record.systemd_unit {
+        let properties = berth_systemd::props::convert(resources)?.properties;
+        if !properties.is_empty() {
+            crate::cgroup::connect_systemd()?.set_properties(unit, &properties)?;
+        }
+    }
+    cgroup.inner().update(&plan)?;
+    let warnings = plan.warnings().to_vec();
     if let Some(linux) = record.config.linux().clone() {
         let mut linux = linux;
         let merged = merge_resources(linux.resources().clone().unwrap_or_default(), resources);

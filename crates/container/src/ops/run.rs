@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::create::{CreateOptions, create_container};
 use super::lifecycle;
-use super::oom::OomKill;
+use super::oom::{OomKill, OomTally};
 use super::supervise::{TtyRelay, receive_master, supervise};
 use crate::error::{Error, Result};
 use crate::hooks::HookKind;
@@ -87,11 +87,18 @@ pub fn run(
         Some(socket) => Some(TtyRelay::new(receive_master(socket.as_fd())?)),
         None => None,
     };
+    // systemd removes an emptied scope's cgroup at once: count while it is there.
+    let tally = cgroup.systemd_unit().and_then(|_| OomTally::watch(&cgroup));
     let exit_code = supervise(pid, &spawned.pidfd, tty)?;
     // Only a SIGKILL can be the OOM killer's: then (and only then) ask the cgroup.
-    let oom = (exit_code == 128 + libc::SIGKILL)
-        .then(|| OomKill::of(id, &cgroup, true))
-        .flatten();
+    let oom = if exit_code == 128 + libc::SIGKILL {
+        match tally {
+            Some(tally) => tally.finish(id, &cgroup, true),
+            None => OomKill::of(id, &cgroup, true),
+        }
+    } else {
+        None
+    };
     if !options.keep {
         let deleted = lifecycle::delete(root, id, true)?;
         // delete tells of the same kills again.

@@ -235,6 +235,9 @@ pub fn default_config(token: &str) -> Value {
     config
 }
 
+/// With this set to 1 every runtime command of the tests gets `--systemd-cgroup`.
+pub const SYSTEMD_DRIVER_ENV: &str = "BERTH_TEST_SYSTEMD_CGROUP";
+
 /// A variable in the runtime's own environment, which must not reach hooks or containers.
 pub const RUNTIME_ENV_MARKER: &str = "BERTH_TEST_RUNTIME_ENV";
 
@@ -566,7 +569,12 @@ impl TestEnv {
     /// The runtime with `--root` and `args`, stdin from /dev/null.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--root").arg(&self.state_root).args(args);
+        cmd.arg("--root").arg(&self.state_root);
+        // The systemd guest runs cgroup tests with the systemd driver (scripts/systemd-vm-tests.sh).
+        if std::env::var_os(SYSTEMD_DRIVER_ENV).is_some_and(|v| v == "1") {
+            cmd.arg("--systemd-cgroup");
+        }
+        cmd.args(args);
         // Neither hooks nor containers may inherit the runtime's environment.
         cmd.env(RUNTIME_ENV_MARKER, "leaked");
         cmd.stdin(Stdio::null());
