@@ -43,6 +43,9 @@ pub struct RegistryArgs {
     /// The auth file to read credentials from (instead of the default ones)
     #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<PathBuf>,
+    /// Read the registry's CA certificates (*.crt) and client certificate (*.cert, *.key) from DIR instead of its HOST:PORT directory under ~/.config/containers/certs.d, /etc/containers/certs.d or /etc/docker/certs.d ($BERTH_CERTS_D=DIR[:DIR...] replaces those roots)
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -51,6 +54,7 @@ impl RegistryArgs {
             tls_verify: self.tls_verify,
             creds: self.creds.as_deref().map(Credentials::parse).transpose()?,
             authfile: self.authfile.clone(),
+            cert_dir: self.cert_dir.clone(),
         })
     }
 }
@@ -96,6 +100,9 @@ pub struct LoginArgs {
     pub password_stdin: bool,
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
+    /// Read the registry's CA certificates (*.crt) and client certificate (*.cert, *.key) from DIR instead of its HOST:PORT directory under ~/.config/containers/certs.d, /etc/containers/certs.d or /etc/docker/certs.d ($BERTH_CERTS_D=DIR[:DIR...] replaces those roots)
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
     /// The auth file to write (default: ${XDG_RUNTIME_DIR}/containers/auth.json; root's is /run/containers/0/auth.json)
     #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
     pub authfile: Option<PathBuf>,
@@ -205,6 +212,7 @@ fn login(args: &LoginArgs) -> CmdResult {
         tls_verify: args.tls_verify,
         creds: Some(creds.clone()),
         authfile: None,
+        cert_dir: args.cert_dir.clone(),
     };
     Client::new(&registry, None, &options)?.check_login()?;
     let file = args

@@ -62,6 +62,9 @@ pub enum Error {
     },
     #[error("auth file {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
+    /// A registry certificate directory (certs.d, `--cert-dir`) that cannot be used.
+    #[error("registry certificates {path}: {reason}")]
+    Certs { path: PathBuf, reason: String },
     #[error("invalid platform {0:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8")]
     BadPlatform(String),
     #[error("invalid credentials {0:?}: expected USERNAME:PASSWORD")]

@@ -4,10 +4,12 @@
 
 mod auth;
 pub mod authfile;
+pub mod certs;
 mod client;
 mod error;
 pub mod manifest;
 mod platform;
+mod tlsprobe;
 mod transport;
 
 pub use authfile::Credentials;
