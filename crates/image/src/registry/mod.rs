@@ -6,6 +6,7 @@ mod auth;
 pub mod authfile;
 pub mod certs;
 mod client;
+mod credhelper;
 mod error;
 pub mod manifest;
 mod platform;
