@@ -40,9 +40,13 @@ pub struct RegistryArgs {
     /// Credentials USERNAME:PASSWORD for the registry
     #[arg(long, value_name = "USERNAME:PASSWORD")]
     pub creds: Option<String>,
-    /// The auth file to read credentials from (instead of the default ones)
-    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    /// The only auth file to read credentials from (default: $REGISTRY_AUTH_FILE or podman's, then ~/.config/containers/auth.json, then docker's config.json, with its credential helpers)
+    // No `env`: $REGISTRY_AUTH_FILE is the first of the default files, not the only one.
+    #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
+    /// Read the registry's CA certificates (*.crt) and client certificate (*.cert, *.key) from DIR instead of its HOST:PORT directory under ~/.config/containers/certs.d, /etc/containers/certs.d or /etc/docker/certs.d ($BERTH_CERTS_D=DIR[:DIR...] replaces those roots)
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 impl RegistryArgs {
@@ -51,6 +55,7 @@ impl RegistryArgs {
             tls_verify: self.tls_verify,
             creds: self.creds.as_deref().map(Credentials::parse).transpose()?,
             authfile: self.authfile.clone(),
+            cert_dir: self.cert_dir.clone(),
         })
     }
 }
@@ -96,8 +101,11 @@ pub struct LoginArgs {
     pub password_stdin: bool,
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,
-    /// The auth file to write (default: ${XDG_RUNTIME_DIR}/containers/auth.json; root's is /run/containers/0/auth.json)
-    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    /// Read the registry's CA certificates (*.crt) and client certificate (*.cert, *.key) from DIR instead of its HOST:PORT directory under ~/.config/containers/certs.d, /etc/containers/certs.d or /etc/docker/certs.d ($BERTH_CERTS_D=DIR[:DIR...] replaces those roots)
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// The auth file to write (default: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json; root's is /run/containers/0/auth.json), unless a credential helper is set for the registry (credHelpers or credsStore in it or, without --authfile, in docker's config.json)
+    #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
     /// The registry (default: docker.io)
     #[arg(value_name = "REGISTRY")]
@@ -106,7 +114,8 @@ pub struct LoginArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LogoutArgs {
-    #[arg(long, value_name = "FILE", env = "REGISTRY_AUTH_FILE")]
+    /// The auth file to remove the credentials from (default: as login writes); the registry's credential helper, if one is set, erases them too
+    #[arg(long, value_name = "FILE")]
     pub authfile: Option<PathBuf>,
     /// The registry (default: docker.io)
     #[arg(value_name = "REGISTRY")]
@@ -205,24 +214,17 @@ fn login(args: &LoginArgs) -> CmdResult {
         tls_verify: args.tls_verify,
         creds: Some(creds.clone()),
         authfile: None,
+        cert_dir: args.cert_dir.clone(),
     };
     Client::new(&registry, None, &options)?.check_login()?;
-    let file = args
-        .authfile
-        .clone()
-        .unwrap_or_else(authfile::default_auth_file);
-    authfile::store(&file, &registry, &creds)?;
+    authfile::login_store(args.authfile.as_deref(), &registry, &creds)?;
     println!("Login Succeeded!");
     Ok(0)
 }
 
 fn logout(args: &LogoutArgs) -> CmdResult {
     let registry = registry_key(args.registry.as_deref());
-    let file = args
-        .authfile
-        .clone()
-        .unwrap_or_else(authfile::default_auth_file);
-    if !authfile::remove(&file, &registry)? {
+    if !authfile::logout_remove(args.authfile.as_deref(), &registry)? {
         return Err(format!("not logged into {registry}").into());
     }
     println!("Removed login credentials for {registry}");

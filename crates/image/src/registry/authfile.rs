@@ -3,6 +3,11 @@
 //! `$XDG_RUNTIME_DIR/containers/auth.json` otherwise, then `$XDG_CONFIG_HOME/containers/auth.json`)
 //! and docker's `~/.docker/config.json` (`$DOCKER_CONFIG`). All have the same shape:
 //! `{"auths": {"HOST[/PATH]": {"auth": base64("user:password")}}}`.
+//!
+//! Any of them may instead send a registry to a docker credential helper (see
+//! `credhelper`), with docker's precedence within a file: `credHelpers[HOST]`, then
+//! `credsStore`, then `auths`. A helper that has nothing for the registry lets the search go
+//! on to the next file, as podman does.
 
 use std::fmt;
 use std::fs;
@@ -13,6 +18,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
+use super::credhelper::{self, Helper};
 use super::error::{Error, Result};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -78,11 +84,38 @@ pub fn search_path(authfile: Option<&Path>) -> Vec<PathBuf> {
     {
         files.push(config.join("containers/auth.json"));
     }
-    if let Some(docker) = env("DOCKER_CONFIG").or_else(|| home.as_ref().map(|h| h.join(".docker")))
-    {
-        files.push(docker.join("config.json"));
-    }
+    files.extend(docker_config());
     files
+}
+
+/// Docker's `config.json`: `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`.
+pub fn docker_config() -> Option<PathBuf> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("DOCKER_CONFIG")
+        .or_else(|| env("HOME").map(|h| h.join(".docker")))
+        .map(|d| d.join("config.json"))
+}
+
+/// The helper `doc` (the contents of `file`) sends `domain` to: `credHelpers[domain]`,
+/// else `credsStore`.
+fn helper_for(file: &Path, doc: &Value, domain: &str) -> Result<Option<Helper>> {
+    if let Some(helpers) = doc.get("credHelpers").and_then(Value::as_object)
+        && let Some((_, name)) = helpers.iter().find(|(k, _)| normalize_key(k) == domain)
+    {
+        let name = name.as_str().ok_or_else(|| Error::AuthFile {
+            path: file.to_path_buf(),
+            reason: format!("credHelpers entry {domain:?}: not a string"),
+        })?;
+        return Helper::new(name, file, true).map(Some);
+    }
+    match doc.get("credsStore").and_then(Value::as_str) {
+        Some(name) if !name.is_empty() => Helper::new(name, file, false).map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// The credentials for `domain/repository` from the first file that has an entry: the most
@@ -100,24 +133,73 @@ pub fn lookup(files: &[PathBuf], domain: &str, repository: &str) -> Result<Optio
     }
     for file in files {
         let Some(doc) = read(file)? else { continue };
+        if let Some(helper) = helper_for(file, &doc, domain)? {
+            // The helper answers for this file; its `auths` (docker leaves `{}` there) are
+            // not looked at.
+            match helper.get(&credhelper::server_url(domain))? {
+                Some(creds) => return Ok(Some(creds)),
+                None => continue,
+            }
+        }
         let Some(auths) = doc.get("auths").and_then(Value::as_object) else {
             continue;
         };
         let entries: Vec<(String, &Value)> =
             auths.iter().map(|(k, v)| (normalize_key(k), v)).collect();
         for key in &wanted {
-            if let Some((_, entry)) = entries.iter().find(|(k, _)| k == key) {
-                return decode(file, key, entry).map(Some);
+            if let Some((_, entry)) = entries.iter().find(|(k, _)| k == key)
+                && let Some(creds) = decode(file, key, entry)?
+            {
+                return Ok(Some(creds));
             }
-        }
-        if doc.get("credHelpers").is_some() || doc.get("credsStore").is_some() {
-            log::debug!(
-                "{}: credential helpers are not supported; ignored",
-                file.display()
-            );
         }
     }
     Ok(None)
+}
+
+/// Where `login` keeps credentials and `logout` removes them: a helper that the auth file
+/// (or, without `--authfile`, docker's config.json) names for `registry`, else the auth
+/// file.
+fn login_helper(authfile: Option<&Path>, registry: &str) -> Result<Option<Helper>> {
+    let files: Vec<PathBuf> = match authfile {
+        Some(f) => vec![f.to_path_buf()],
+        None => std::iter::once(default_auth_file())
+            .chain(docker_config())
+            .collect(),
+    };
+    for file in &files {
+        if let Some(doc) = read(file)?
+            && let Some(helper) = helper_for(file, &doc, registry)?
+        {
+            return Ok(Some(helper));
+        }
+    }
+    Ok(None)
+}
+
+/// `login`: the credentials for `registry` (a host) go to its credential helper if a config
+/// names one, else into `authfile` (default: [`default_auth_file`]).
+pub fn login_store(authfile: Option<&Path>, registry: &str, creds: &Credentials) -> Result<()> {
+    match login_helper(authfile, registry)? {
+        Some(helper) => helper.store(&credhelper::server_url(registry), creds),
+        None => store(
+            &authfile.map_or_else(default_auth_file, Path::to_path_buf),
+            registry,
+            creds,
+        ),
+    }
+}
+
+/// `logout`: erases `registry`'s credentials from its helper (if a config names one) and
+/// from the auth file; false when neither had any.
+pub fn logout_remove(authfile: Option<&Path>, registry: &str) -> Result<bool> {
+    let erased = match login_helper(authfile, registry)? {
+        Some(helper) => helper.erase(&credhelper::server_url(registry))?,
+        None => false,
+    };
+    let file = authfile.map_or_else(default_auth_file, Path::to_path_buf);
+    let removed = remove(&file, registry)?;
+    Ok(erased || removed)
 }
 
 /// Records `creds` for `key` (a registry host) in `file`, keeping everything else the file has.
@@ -173,7 +255,8 @@ fn normalize_key(key: &str) -> String {
     }
 }
 
-fn decode(file: &Path, key: &str, entry: &Value) -> Result<Credentials> {
+/// An entry's credentials; None for an empty one (`{}`, as docker leaves next to a helper).
+fn decode(file: &Path, key: &str, entry: &Value) -> Result<Option<Credentials>> {
     let bad = |reason: &str| Error::AuthFile {
         path: file.to_path_buf(),
         reason: format!("entry {key:?}: {reason}"),
@@ -182,15 +265,16 @@ fn decode(file: &Path, key: &str, entry: &Value) -> Result<Credentials> {
         entry.get("username").and_then(Value::as_str),
         entry.get("password").and_then(Value::as_str),
     ) {
-        return Ok(Credentials {
+        return Ok(Some(Credentials {
             username: u.into(),
             password: p.into(),
-        });
+        }));
     }
-    let auth = entry
-        .get("auth")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("no \"auth\""))?;
+    let auth = match entry.get("auth") {
+        None => return Ok(None),
+        Some(Value::String(a)) if a.is_empty() => return Ok(None),
+        Some(a) => a.as_str().ok_or_else(|| bad("\"auth\" is not a string"))?,
+    };
     let raw = base64::engine::general_purpose::STANDARD
         .decode(auth.trim())
         .map_err(|_| bad("\"auth\" is not base64"))?;
@@ -198,10 +282,10 @@ fn decode(file: &Path, key: &str, entry: &Value) -> Result<Credentials> {
     let (u, p) = raw
         .split_once(':')
         .ok_or_else(|| bad("\"auth\" is not user:password"))?;
-    Ok(Credentials {
+    Ok(Some(Credentials {
         username: u.into(),
         password: p.into(),
-    })
+    }))
 }
 
 fn read(file: &Path) -> Result<Option<Value>> {
@@ -287,8 +371,8 @@ mod tests {
         fs::write(
             &file,
             r#"{"auths":{"https://index.docker.io/v1/":{"auth":"aHViOnB3"},
-                "reg:1/team":{"auth":"dGVhbTpwdw=="},"reg:1":{"username":"all","password":"pw"}},
-                "credsStore":"desktop"}"#,
+                "reg:1/team":{"auth":"dGVhbTpwdw=="},"reg:1":{"username":"all","password":"pw"},
+                "empty:1":{}}}"#,
         )
         .unwrap();
         let files = [file];
@@ -313,6 +397,7 @@ mod tests {
                 .username,
             "all"
         );
+        assert_eq!(lookup(&files, "empty:1", "x").unwrap(), None);
         fs::write(&files[0], "{").unwrap();
         let e = lookup(&files, "reg:1", "x").unwrap_err().to_string();
         assert!(

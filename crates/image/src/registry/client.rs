@@ -11,8 +11,10 @@ use ureq::http::Method;
 
 use super::auth::{self, Challenge};
 use super::authfile::{self, Credentials};
+use super::certs;
 use super::error::{Error, Result};
 use super::manifest;
+use super::tlsprobe;
 use super::transport::{self, Body, Response, Transport};
 
 /// The most a manifest may weigh (containerd's limit): a registry cannot make us buffer more.
@@ -29,6 +31,9 @@ pub struct Options {
     pub creds: Option<Credentials>,
     /// `--authfile`: the only auth file read.
     pub authfile: Option<PathBuf>,
+    /// `--cert-dir`: the registry's CAs and client certificate are read from here instead
+    /// of its certs.d directory.
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// A manifest as the registry sent it.
@@ -46,6 +51,8 @@ pub struct Client {
     /// Plain http may be tried after https failed.
     allow_http: bool,
     creds: Option<Credentials>,
+    /// A client certificate is presented (for the hint when the registry refuses one).
+    client_cert: bool,
     state: Mutex<State>,
 }
 
@@ -75,12 +82,16 @@ impl Client {
         } else {
             domain
         };
+        // Read even with --tls-verify=false: a client certificate may still be needed.
+        let certs = certs::for_registry(domain, options.cert_dir.as_deref())?;
+        let tls = certs::tls_config(options.tls_verify.unwrap_or(true), &certs)?;
         Ok(Client {
             domain: domain.to_string(),
             host: host.to_string(),
-            transport: Transport::new(options.tls_verify.unwrap_or(true)),
+            transport: Transport::new(tls),
             allow_http: options.tls_verify == Some(false) || is_local(domain),
             creds,
+            client_cert: certs.client.is_some(),
             state: Mutex::new(State::default()),
         })
     }
@@ -129,6 +140,23 @@ impl Client {
                     state.base = Some(base.clone());
                     return Ok(base);
                 }
+                Err(e) if tlsprobe::is_unknown_issuer(&e) => reasons.push(format!(
+                    "{base}/v2/: {} (to trust it, put its CA in {}/ca.crt or in a --cert-dir, \
+                     or use --tls-verify=false)",
+                    tlsprobe::describe_unknown_issuer(&self.host),
+                    certs::suggested_dir(&self.domain).display()
+                )),
+                Err(e) if tlsprobe::is_client_cert_refused(&e) => reasons.push(format!(
+                    "{base}/v2/: {}: the registry refused our client certificate{} \
+                     (a NAME.cert with its NAME.key in {} or in a --cert-dir)",
+                    describe_transport(&e),
+                    if self.client_cert {
+                        ""
+                    } else {
+                        " (none was sent)"
+                    },
+                    certs::suggested_dir(&self.domain).display()
+                )),
                 Err(e) => reasons.push(format!("{base}/v2/: {}", describe_transport(&e))),
             }
         }

@@ -62,6 +62,19 @@ pub enum Error {
     },
     #[error("auth file {path}: {reason}")]
     AuthFile { path: PathBuf, reason: String },
+    /// A docker credential helper could not be run or gave no usable answer.
+    #[error("credential helper {helper} ({key} in {}){action}: {reason}", config.display())]
+    CredentialHelper {
+        helper: String,
+        config: PathBuf,
+        key: &'static str,
+        /// ` get SERVER` (empty when no call was made).
+        action: String,
+        reason: String,
+    },
+    /// A registry certificate directory (certs.d, `--cert-dir`) that cannot be used.
+    #[error("registry certificates {path}: {reason}")]
+    Certs { path: PathBuf, reason: String },
     #[error("invalid platform {0:?}: expected OS/ARCH[/VARIANT], e.g. linux/arm64/v8")]
     BadPlatform(String),
     #[error("invalid credentials {0:?}: expected USERNAME:PASSWORD")]

@@ -4,10 +4,13 @@
 
 mod auth;
 pub mod authfile;
+pub mod certs;
 mod client;
+mod credhelper;
 mod error;
 pub mod manifest;
 mod platform;
+mod tlsprobe;
 mod transport;
 
 pub use authfile::Credentials;

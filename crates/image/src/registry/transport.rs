@@ -31,10 +31,7 @@ pub struct Transport {
 }
 
 impl Transport {
-    pub fn new(tls_verify: bool) -> Transport {
-        let tls = ureq::tls::TlsConfig::builder()
-            .disable_verification(!tls_verify)
-            .build();
+    pub fn new(tls: ureq::tls::TlsConfig) -> Transport {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)

@@ -53,6 +53,7 @@ impl Store {
                 .create(&path)
                 .map_err(Error::path("create", &path))?;
         }
+        fsutil::spread_new_trees(&root.join("tmp"));
         let users = Lock::open(&root.join("users.lock"))?;
         users.shared()?;
         let store = Store {
@@ -105,5 +106,28 @@ mod tests {
     #[test]
     fn store_is_shared_between_threads() {
         assert_sync::<Store>();
+    }
+
+    /// On ext4 (where the tests' temp dirs are on this project's machines) tmp/ gets
+    /// FS_TOPDIR_FL; elsewhere the store opens all the same.
+    #[test]
+    fn tmp_spreads_new_trees_on_ext4() {
+        use rustix::fs::{IFlags, ioctl_getflags, statfs};
+        const EXT4_SUPER_MAGIC: i64 = 0xef53;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        if statfs(dir.path()).unwrap().f_type as i64 == EXT4_SUPER_MAGIC {
+            let tmp = std::fs::File::open(store.tmp_dir()).unwrap();
+            let flags = ioctl_getflags(&tmp).unwrap();
+            assert!(flags.contains(IFlags::TOPDIR), "{flags:?}");
+        } else {
+            eprintln!(
+                "{} is not ext4: only the open is checked",
+                dir.path().display()
+            );
+        }
+        drop(store);
+        // Again: already set, nothing to do.
+        Store::open(dir.path()).unwrap();
     }
 }

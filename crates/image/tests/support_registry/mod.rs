@@ -60,9 +60,33 @@ pub enum Auth {
     Token,
 }
 
+/// How a registry serves: plain http, https with a self-signed certificate, or https with
+/// a certificate from a test CA (optionally requiring client certificates from that CA).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    Off,
+    SelfSigned,
+    Ca,
+    CaAndClientCerts,
+}
+
+/// The files of a registry served with a test CA (all in the registry's temp dir).
+pub struct TlsFiles {
+    /// The CA certificate (PEM); its subject's CN is [`CA_NAME`].
+    pub ca: PathBuf,
+    /// A client certificate and key signed by the CA (for `Tls::CaAndClientCerts`).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// A directory as skopeo's `--cert-dir` takes it: ca.crt, client.cert, client.key.
+    pub skopeo_dir: PathBuf,
+}
+
+pub const CA_NAME: &str = "Berth Test CA";
+
 pub struct Registry {
     pub addr: String,
     pub auth: Auth,
+    pub tls: Option<TlsFiles>,
     child: Child,
     token: Option<TokenServer>,
     pub dir: tempfile::TempDir,
@@ -78,15 +102,15 @@ pub fn free_port() -> u16 {
 
 impl Registry {
     pub fn start(auth: Auth) -> Registry {
-        Registry::start_with(auth, false)
+        Registry::start_with(auth, Tls::Off)
     }
 
     /// Serving https with a self-signed certificate for 127.0.0.1 (made here with openssl).
     pub fn start_tls() -> Registry {
-        Registry::start_with(Auth::None, true)
+        Registry::start_with(Auth::None, Tls::SelfSigned)
     }
 
-    fn start_with(auth: Auth, tls: bool) -> Registry {
+    pub fn start_with(auth: Auth, tls: Tls) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let addr = format!("127.0.0.1:{port}");
@@ -120,33 +144,14 @@ impl Registry {
                 token = Some(server);
             }
         }
-        let mut tls_cfg = String::new();
-        if tls {
-            let (key, cert) = (dir.path().join("tls.key"), dir.path().join("tls.crt"));
-            run(Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                ])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .stderr(Stdio::null()));
-            tls_cfg = format!(
-                ", tls: {{certificate: {}, key: {}}}",
-                cert.display(),
-                key.display()
-            );
-        }
+        let (tls_cfg, tls_files) = match tls {
+            Tls::Off => (String::new(), None),
+            Tls::SelfSigned => (self_signed(dir.path()), None),
+            Tls::Ca | Tls::CaAndClientCerts => {
+                let (cfg, files) = ca_signed(dir.path(), tls == Tls::CaAndClientCerts);
+                (cfg, Some(files))
+            }
+        };
         let config = format!(
             "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n\
              storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
@@ -167,6 +172,7 @@ impl Registry {
         let registry = Registry {
             addr,
             auth,
+            tls: tls_files,
             child,
             token,
             dir,
@@ -193,10 +199,14 @@ impl Registry {
 
     /// `--dest-creds` for skopeo when the registry wants them.
     fn creds_args(&self, flag: &str) -> Vec<String> {
-        match self.auth {
+        let mut args = match self.auth {
             Auth::None => vec![],
             _ => vec![format!("--{flag}-creds={USER}:{PASSWORD}")],
+        };
+        if let Some(tls) = &self.tls {
+            args.push(format!("--{flag}-cert-dir={}", tls.skopeo_dir.display()));
         }
+        args
     }
 
     /// Copies `src` (a skopeo source such as `oci:DIR:TAG`) to `REPO:TAG` here.
@@ -225,6 +235,9 @@ impl Registry {
         if self.auth != Auth::None {
             cmd.arg(format!("--creds={USER}:{PASSWORD}"));
         }
+        if let Some(tls) = &self.tls {
+            cmd.arg(format!("--cert-dir={}", tls.skopeo_dir.display()));
+        }
         let out = cmd
             .arg(format!("docker://{}/{repo_tag}", self.addr))
             .output()
@@ -243,6 +256,120 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A self-signed certificate for 127.0.0.1; the registry's `tls:` settings.
+fn self_signed(dir: &Path) -> String {
+    let (key, cert) = (dir.join("tls.key"), dir.join("tls.crt"));
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null()));
+    format!(
+        ", tls: {{certificate: {}, key: {}}}",
+        cert.display(),
+        key.display()
+    )
+}
+
+/// A test CA, a server certificate for 127.0.0.1 and a client certificate it signed; the
+/// registry's `tls:` settings (with `clientcas` when client certificates are required).
+fn ca_signed(dir: &Path, client_certs: bool) -> (String, TlsFiles) {
+    let ca_dir = dir.join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    let (ca_key, ca) = (ca_dir.join("ca.key"), ca_dir.join("ca.crt"));
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(Command::new("openssl")
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-days", "2", "-subj", &format!("/CN={CA_NAME}")])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .arg("-keyout")
+        .arg(&ca_key)
+        .arg("-out")
+        .arg(&ca)
+        .stderr(Stdio::null()));
+    let issue = |name: &str, cn: &str, ext: &str| -> (PathBuf, PathBuf) {
+        let key = ca_dir.join(format!("{name}.key"));
+        let csr = ca_dir.join(format!("{name}.csr"));
+        let cert = ca_dir.join(format!("{name}.crt"));
+        let ext_file = ca_dir.join(format!("{name}.ext"));
+        std::fs::write(&ext_file, ext).unwrap();
+        run(Command::new("openssl")
+            .arg("req")
+            .args(ec)
+            .args(["-subj", &format!("/CN={cn}")])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr)
+            .stderr(Stdio::null()));
+        run(Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+            .arg("-in")
+            .arg(&csr)
+            .arg("-CA")
+            .arg(&ca)
+            .arg("-CAkey")
+            .arg(&ca_key)
+            .arg("-extfile")
+            .arg(&ext_file)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null()));
+        (cert, key)
+    };
+    let (server_cert, server_key) = issue(
+        "server",
+        "127.0.0.1",
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    );
+    let (client_cert, client_key) = issue(
+        "client",
+        "berth-test-client",
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    );
+    let skopeo_dir = dir.join("skopeo-certs");
+    std::fs::create_dir_all(&skopeo_dir).unwrap();
+    std::fs::copy(&ca, skopeo_dir.join("ca.crt")).unwrap();
+    std::fs::copy(&client_cert, skopeo_dir.join("client.cert")).unwrap();
+    std::fs::copy(&client_key, skopeo_dir.join("client.key")).unwrap();
+    let clientcas = if client_certs {
+        format!(", clientcas: [{}]", ca.display())
+    } else {
+        String::new()
+    };
+    let cfg = format!(
+        ", tls: {{certificate: {}, key: {}{clientcas}}}",
+        server_cert.display(),
+        server_key.display()
+    );
+    let files = TlsFiles {
+        ca,
+        client_cert,
+        client_key,
+        skopeo_dir,
+    };
+    (cfg, files)
 }
 
 pub fn run(cmd: &mut Command) -> String {
