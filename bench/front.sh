@@ -3,14 +3,18 @@
 #   run:    berth run --rm --network none IMG true   vs  podman run --rm --network none IMG true
 #   ps:     berth ps -a                               vs  podman ps -a   (with K stopped containers)
 #   images: berth images                              vs  podman images
+#   par:    PAR (16) `run -d --network none IMG sleep 60` at once, until every one has printed
+#           its id; R rounds (10), berth and podman alternating, all removed between rounds
+#           (untimed); medians of the rounds' wall times and their ratio
 # Both import the same busybox rootfs tarball (scripts/busybox-rootfs.sh), each into its own
 # temporary storage, so neither sees the host's images or containers.
 # Knobs: N (rounds, default 30), WARMUP (3), K (containers for ps, 20), BERTH (binary),
-#        PODMAN=0 to time berth alone, KEEP=1 to keep the temp dir.
+#        PAR (16), R (10; 0 skips the parallel part), PODMAN=0 to time berth alone,
+#        KEEP=1 to keep the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "front.sh: needs root" >&2; exit 1; }
-N=${N:-30} WARMUP=${WARMUP:-3} K=${K:-20} PODMAN=${PODMAN:-1}
+N=${N:-30} WARMUP=${WARMUP:-3} K=${K:-20} PODMAN=${PODMAN:-1} PAR=${PAR:-16} R=${R:-10}
 BERTH=${BERTH:-$PWD/target/release/berth}
 [ -x "$BERTH" ] || cargo build --release -q -p berth
 W=$(mktemp -d /tmp/berth-front.XXXXXX)
@@ -48,3 +52,44 @@ cmds=("berth run --rm=${B[*]} run --rm --network none bench-busybox true"
 python3 bench/interleave.py --n "$N" --warmup "$WARMUP" \
   --ratio "berth run --rm:podman run --rm" --ratio "berth ps -a:podman ps -a" \
   --ratio "berth images:podman images" "${cmds[@]}"
+
+# par_round NAME: starts PAR detached containers at once with NAME's command line; prints the
+# wall time in ms once every `run -d` has returned, and fails unless each printed an id.
+par_round() {
+  local out=$W/par.out start end
+  local -a cmd
+  if [ "$1" = berth ]; then cmd=("${B[@]}" run -d --network none bench-busybox sleep 60)
+  else cmd=("${P[@]}" run -d --network none localhost/bench-busybox sleep 60); fi
+  : > "$out"
+  start=$(date +%s%N)
+  for _ in $(seq "$PAR"); do "${cmd[@]}" >> "$out" 2>/dev/null & done
+  wait
+  end=$(date +%s%N)
+  [ "$(grep -c . "$out")" = "$PAR" ] || { echo "front.sh: $1: not every run -d printed an id" >&2; return 1; }
+  echo $(( (end - start) / 1000000 ))
+  if [ "$1" = berth ]; then "${B[@]}" rm -af >/dev/null; else "${P[@]}" rm -af -t 0 >/dev/null; fi
+}
+if [ "$R" -gt 0 ]; then
+  "${B[@]}" rm -af >/dev/null
+  [ "$PODMAN" = 1 ] && "${P[@]}" rm -af -t 0 >/dev/null
+  kinds=(berth); [ "$PODMAN" = 1 ] && kinds+=(podman)
+  declare -A par=()
+  for r in $(seq 0 "$R"); do
+    for k in "${kinds[@]}"; do
+      t=$(par_round "$k")
+      # round 0 warms up
+      [ "$r" = 0 ] || par[$k]+="$t "
+    done
+  done
+  python3 - "${par[berth]}" "${par[podman]:-}" "$PAR" "$R" <<'PY'
+import statistics, sys
+b = [float(x) for x in sys.argv[1].split()]
+p = [float(x) for x in sys.argv[2].split()]
+n, r = sys.argv[3], sys.argv[4]
+print(f"\n{n} x run -d in parallel, {r} rounds (ms): median, min, max")
+print(f"berth  {statistics.median(b):9.1f} {min(b):9.1f} {max(b):9.1f}")
+if p:
+    print(f"podman {statistics.median(p):9.1f} {min(p):9.1f} {max(p):9.1f}")
+    print(f"ratio berth / podman: {statistics.median(b) / statistics.median(p):.3f}x")
+PY
+fi

@@ -132,6 +132,10 @@ fn init_logging(level: log::LevelFilter) {
             metadata.level() <= log::max_level()
         }
         fn log(&self, record: &log::Record) {
+            // A container's monitor shows the runtime's warnings to the user instead.
+            if berth_engine::warnings::capture_log(record) {
+                return;
+            }
             if self.enabled(record.metadata()) {
                 eprintln!(
                     "{}: {}",

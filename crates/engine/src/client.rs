@@ -21,11 +21,19 @@ pub fn wait_started(socket: &OwnedFd) -> Result<FrameReader> {
         if let Some(kind) = reader.peek_kind() {
             match kind {
                 attach::STARTED => {
-                    reader.next_frame();
+                    let (_, payload) = reader.next_frame().expect("peeked");
+                    let warnings: Vec<String> =
+                        serde_json::from_slice(&payload).unwrap_or_default();
+                    crate::warnings::print(&warnings);
                     return Ok(reader);
                 }
                 attach::ERROR => {
                     let (_, payload) = reader.next_frame().expect("peeked");
+                    let value: serde_json::Value =
+                        serde_json::from_slice(&payload).unwrap_or_default();
+                    let warnings: Vec<String> =
+                        serde_json::from_value(value["warnings"].clone()).unwrap_or_default();
+                    crate::warnings::print(&warnings);
                     return Err(start_error(&payload));
                 }
                 // Anything else means it already started (output, or the exit).

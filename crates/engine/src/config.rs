@@ -46,8 +46,15 @@ pub struct ContainerConfig {
     pub seccomp: Option<String>,
     pub no_new_privileges: bool,
     pub network: NetworkMode,
+    /// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--userns`.
+    pub namespaces: crate::namespaces::Options,
+    /// Records from before `namespaces`: read, never written (see
+    /// [`ContainerConfig::namespace_options`]).
+    #[serde(skip_serializing)]
     pub pid_host: bool,
+    #[serde(skip_serializing)]
     pub ipc_host: bool,
+    #[serde(skip_serializing)]
     pub uts_host: bool,
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL.
@@ -73,6 +80,22 @@ pub struct ContainerConfig {
 }
 
 impl ContainerConfig {
+    /// The namespace modes, with the host flags of an older record applied.
+    pub fn namespace_options(&self) -> crate::namespaces::Options {
+        use crate::namespaces::Mode;
+        let mut o = self.namespaces.clone();
+        for (legacy, mode) in [
+            (self.pid_host, &mut o.pid),
+            (self.ipc_host, &mut o.ipc),
+            (self.uts_host, &mut o.uts),
+        ] {
+            if legacy {
+                *mode = Mode::Host;
+            }
+        }
+        o
+    }
+
     /// The network as `ps` and `inspect` name it: `--network`'s value (`bridge` when not
     /// given), or for a record from before bridge networks its namespace mode.
     pub fn network_name(&self) -> &str {
@@ -429,6 +452,8 @@ pub struct Resources {
     pub cpuset_mems: Option<String>,
     pub pids_limit: Option<i64>,
     pub blkio_weight: Option<u16>,
+    /// BlkioDeviceReadBps, BlkioDeviceWriteBps, BlkioDeviceReadIOps, BlkioDeviceWriteIOps.
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl Resources {

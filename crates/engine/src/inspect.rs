@@ -13,6 +13,17 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value {
     let c = &record.config;
     let r = &c.resources;
+    let ns = c.namespace_options();
+    let mut host_config_throttle = serde_json::Map::new();
+    for kind in crate::throttle::Kind::ALL {
+        let list: Vec<Value> = r
+            .throttle
+            .get(kind)
+            .iter()
+            .map(|d| json!({"Path": d.path, "Rate": d.rate}))
+            .collect();
+        host_config_throttle.insert(kind.inspect_key().into(), json!(list));
+    }
     let dir = engine.container_dir(&record.id);
     let env = crate::spec::merge_env(&[&record.image.env, &c.env]);
     let cmd: Vec<String> = if c.command.is_empty() && c.entrypoint.is_none() {
@@ -49,14 +60,24 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
         .mounts
         .iter()
         .map(|m| {
-            json!({
+            let name = m
+                .source
+                .as_deref()
+                .filter(|_| m.kind == "volume")
+                .and_then(crate::volume::name_of);
+            let mut mount = json!({
                 "Type": m.kind,
                 "Source": m.source.as_ref().map(|s| s.display().to_string()).unwrap_or_default(),
                 "Destination": m.destination,
                 "Mode": if m.read_only { "ro" } else { "" },
                 "RW": !m.read_only,
-                "Propagation": m.options.iter().find(|o| o.contains("private") || o.contains("shared") || o.contains("slave")).cloned().unwrap_or_else(|| if m.kind == "bind" { "rprivate".into() } else { String::new() }),
-            })
+                "Propagation": m.options.iter().find(|o| o.contains("private") || o.contains("shared") || o.contains("slave")).cloned().unwrap_or_else(|| if m.kind == "bind" || m.kind == "volume" { "rprivate".into() } else { String::new() }),
+            });
+            if let Some(name) = name {
+                mount["Name"] = json!(name);
+                mount["Driver"] = json!("local");
+            }
+            mount
         })
         .collect();
     let healthcheck = crate::monitor::health_config(record).map(|h| {
@@ -70,7 +91,7 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
     });
     let mut labels = record.image.labels.clone();
     labels.extend(c.labels.clone());
-    json!({
+    let mut doc = json!({
         "Id": record.id,
         "Created": record.created,
         "Path": record.path,
@@ -127,9 +148,11 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
             "DnsSearch": c.dns_search,
             "ExtraHosts": c.add_hosts.iter().map(|(n, ip)| format!("{n}:{ip}")).collect::<Vec<_>>(),
             "GroupAdd": c.group_add,
-            "IpcMode": if c.ipc_host { "host" } else { "private" },
-            "PidMode": if c.pid_host { "host" } else { "" },
-            "UTSMode": if c.uts_host { "host" } else { "" },
+            "IpcMode": ns.ipc.to_string(),
+            "PidMode": ns.pid.to_string(),
+            "UTSMode": ns.uts.to_string(),
+            "CgroupnsMode": ns.cgroup.to_string(),
+            "UsernsMode": if ns.user == crate::namespaces::Mode::Host { String::new() } else { ns.user.to_string() },
             "Privileged": c.privileged,
             "ReadonlyRootfs": c.read_only,
             "SecurityOpt": security_opts(record),
@@ -159,7 +182,11 @@ pub fn document(engine: &Engine, record: &ContainerRecord, live: &Live) -> Value
         }},
         "Mounts": mounts,
         "NetworkSettings": network_settings(engine, record, live.pid),
-    })
+    });
+    if let Some(host_config) = doc["HostConfig"].as_object_mut() {
+        host_config.extend(host_config_throttle);
+    }
+    doc
 }
 
 /// docker's `NetworkSettings`: the attachments of a running container (what the network

@@ -145,6 +145,8 @@ struct Monitor {
     /// The terminal size of whoever started the container (the first start only: a
     /// restart gets the size clients send).
     console_size: Option<(u16, u16)>,
+    /// What the last start had to warn about (sent with STARTED or ERROR).
+    warnings: Vec<String>,
 }
 
 impl Monitor {
@@ -177,6 +179,7 @@ impl Monitor {
             }],
             devnull,
             console_size: None,
+            warnings: Vec::new(),
         })
     }
 
@@ -197,46 +200,30 @@ impl Monitor {
                     return;
                 }
             };
-            self.broadcast(attach::STARTED, b"");
+            let warnings = serde_json::to_vec(&self.warnings).expect("strings serialize");
+            self.broadcast(attach::STARTED, &warnings);
             sys::trim_heap();
             let (code, running) = self.supervise(running);
             let ran_for = running.started.elapsed();
-            let info = self.finish(running, code);
+            let (info, restart, record) = self.finish(running, code);
             // docker: a container that ran 10 s resets the backoff.
             if ran_for > Duration::from_secs(10) {
                 backoff = Duration::from_millis(100);
             }
-            let restart = self
-                .engine
-                .records
-                .update(&self.id, |r| {
-                    let restart = !r.state.stopped_by_user
-                        && !r.config.auto_remove
-                        && r.config.restart.should_restart(code, r.state.restart_count);
-                    if restart {
-                        r.state.restarting = true;
-                        r.state.restart_count += 1;
-                    } else {
-                        r.state.monitor_pid = 0;
-                    }
-                    restart
-                })
-                .unwrap_or(false);
-            let auto_remove = self
-                .engine
-                .records
-                .load(&self.id)
-                .is_ok_and(|r| r.config.auto_remove);
-            if !restart
-                && auto_remove
-                && let Ok(record) = self.engine.records.load(&self.id)
-            {
-                crate::ops::remove_record(&self.engine, &record);
+            // --rm: the container is gone for everyone before the exit is told; only the
+            // deletion of its directory tree (the overlay's upper and work dirs, the log)
+            // waits until the client has its exit code.
+            let mut removed_tree = None;
+            if !restart && let Some(record) = record.filter(|r| r.config.auto_remove) {
+                removed_tree = crate::ops::remove_record_deferred(&self.engine, &record);
                 crate::volume::remove_anonymous(&self.engine, &record);
             }
             let payload = serde_json::to_vec(&info).expect("exit info serializes");
             self.broadcast(attach::EXIT, &payload);
             self.clients.clear();
+            if let Some(tree) = removed_tree {
+                let _ = std::fs::remove_dir_all(tree);
+            }
             if !restart {
                 let _ = std::fs::remove_dir_all(self.engine.run_dir(&self.id));
                 return;
@@ -312,34 +299,40 @@ impl Monitor {
             crate::ops::remove_record(&self.engine, &record);
             crate::volume::remove_anonymous(&self.engine, &record);
         }
-        let payload =
-            serde_json::to_vec(&serde_json::json!({"message": message, "exit_code": code}))
-                .expect("serializes");
+        let payload = serde_json::to_vec(
+            &serde_json::json!({"message": message, "exit_code": code, "warnings": self.warnings}),
+        )
+        .expect("serializes");
         self.broadcast(attach::ERROR, &payload);
         let _ = std::fs::remove_dir_all(self.engine.run_dir(&self.id));
     }
 
     /// Sets the container up and starts its process.
     fn start(&mut self) -> Result<Running> {
+        self.warnings.clear();
         let record = self.engine.records.load(&self.id)?;
         let rootfs = match &record.config.rootfs {
             Some(dir) => dir.clone(),
             None => {
-                let target = crate::image::mount(
+                // Recorded as mounted with the start below (one record write less): a
+                // monitor lost before that is settled by the unmount of the container dir,
+                // which does not look at the flag.
+                crate::image::mount(
                     &self.engine.root,
                     &record.image_id,
                     &self.dir,
                     record.config.auto_remove,
-                )?;
-                self.engine
-                    .records
-                    .update(&self.id, |r| r.state.rootfs_mounted = true)?;
-                target
+                )?
             }
         };
-        let spec = crate::ops::build_spec(&self.engine, &record, &rootfs, self.console_size)?;
+        crate::volume::copy_up(&rootfs, &record.config.mounts)?;
+        // Detaches an IPC peer's /dev/shm that build_spec exposed, on every way out.
+        let peer_shm = crate::namespaces::PeerShmGuard::new(&self.engine, &self.id);
+        let (spec, warnings) =
+            crate::ops::build_spec(&self.engine, &record, &rootfs, self.console_size)?;
+        self.warnings = warnings;
         let bundle_config = self.dir.join(crate::record::BUNDLE_CONFIG);
-        let data = serde_json::to_vec_pretty(&spec).expect("a spec serializes");
+        let data = serde_json::to_vec(&spec).expect("a spec serializes");
         berth_container::state::write_atomically(&bundle_config, &data, 0o600)?;
 
         let pipe = || {
@@ -380,7 +373,13 @@ impl Monitor {
         let runtime = self.engine.runtime();
         // Created first, started after: a private network namespace gets its loopback up
         // in between, before the program can look.
+        // What the runtime core logs as a warning is the user's to see, not the log's (fd 2
+        // is the container's stderr during the create).
+        let capture = crate::warnings::Capture::start();
         let created = ops::create_container(&runtime, &self.id, &self.dir, options, false);
+        self.warnings.extend(capture.finish());
+        // The container's mount namespace has its own bind of an IPC peer's /dev/shm now.
+        drop(peer_shm);
         // Our copies of the container's stdio go: EOF must come when the container's go.
         for target in 0..3 {
             let _ = sys::dup_onto(self.devnull.as_fd(), target);
@@ -453,7 +452,9 @@ impl Monitor {
             set_nonblocking(fd);
         }
         let now = crate::time::now();
+        let image_rootfs = record.config.rootfs.is_none();
         self.engine.records.update(&self.id, |r| {
+            r.state.rootfs_mounted = image_rootfs;
             r.state.started_at = Some(now);
             r.state.finished_at = None;
             r.state.exit_code = None;
@@ -666,36 +667,55 @@ impl Monitor {
         open
     }
 
-    /// Records the exit, removes the runtime state and unmounts; returns what clients are
-    /// told.
-    fn finish(&mut self, r: Running, code: i32) -> ExitInfo {
+    /// Records the exit, removes the runtime state and unmounts, and decides (in the same
+    /// record write) whether the policy restarts the container; returns what clients are
+    /// told, that decision, and the record as it is now.
+    fn finish(&mut self, r: Running, code: i32) -> (ExitInfo, bool, Option<ContainerRecord>) {
         let oom_killed = r.cgroup.inner().oom_kill_count().unwrap_or(0) > 0;
         let memory_limit = r.cgroup.inner().memory_limit().ok().flatten();
         drop(r);
         cleanup_runtime_by_id(&self.engine, &self.id, &self.dir);
         let now = crate::time::now();
-        let _ = self.engine.records.update(&self.id, |rec| {
+        let updated = self.engine.records.update(&self.id, |rec| {
             rec.state.finished_at = Some(now);
             rec.state.exit_code = Some(code);
             rec.state.oom_killed = oom_killed;
             rec.state.memory_limit = memory_limit;
             rec.state.pid = 0;
             rec.state.rootfs_mounted = false;
+            let restart = !rec.state.stopped_by_user
+                && !rec.config.auto_remove
+                && rec
+                    .config
+                    .restart
+                    .should_restart(code, rec.state.restart_count);
+            if restart {
+                rec.state.restarting = true;
+                rec.state.restart_count += 1;
+            } else {
+                rec.state.monitor_pid = 0;
+            }
+            (restart, rec.clone())
         });
-        if let Ok(record) = self.engine.records.load(&self.id) {
+        let (restart, record) = match updated {
+            Ok((restart, record)) => (restart, Some(record)),
+            Err(_) => (false, None),
+        };
+        if let Some(record) = &record {
             if oom_killed {
-                crate::events::append(&self.engine, &Event::container(&record, "oom", &[]));
+                crate::events::append(&self.engine, &Event::container(record, "oom", &[]));
             }
             let code = code.to_string();
-            let died = Event::container(&record, "die", &[("exitCode", &code)]);
+            let died = Event::container(record, "die", &[("exitCode", &code)]);
             crate::events::append(&self.engine, &died);
         }
-        ExitInfo {
+        let info = ExitInfo {
             exit_code: code,
             oom_killed,
             memory_limit,
             name: self.name.clone(),
-        }
+        };
+        (info, restart, record)
     }
 }
 

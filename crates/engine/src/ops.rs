@@ -21,7 +21,14 @@ use crate::status::{self, State};
 /// (CAP_SYS_PTRACE in its bounding set: see `berth_container::sealed`). The command line
 /// re-executes itself before doing anything when this says so.
 pub fn needs_sealed_runtime(config: &ContainerConfig) -> bool {
-    spec::capabilities(config).is_ok_and(|caps| caps.iter().any(|c| c == "CAP_SYS_PTRACE"))
+    use crate::namespaces::Mode;
+    // A joined pid namespace is shared with another container's processes.
+    let shared_pid = matches!(
+        config.namespace_options().pid,
+        Mode::Container(_) | Mode::Path(_)
+    );
+    shared_pid
+        || spec::capabilities(config).is_ok_and(|caps| caps.iter().any(|c| c == "CAP_SYS_PTRACE"))
 }
 
 /// `create`: records a container (nothing runs yet). Returns its record.
@@ -61,6 +68,29 @@ pub fn create(
             ));
         }
     }
+    // The image's Volumes: an anonymous volume each, unless a mount of the flags covers
+    // the path (docker's and podman's rule).
+    for dst in &image.volumes {
+        let dst = match dst.trim_end_matches('/') {
+            "" => "/",
+            d => d,
+        };
+        if !dst.starts_with('/')
+            || config
+                .mounts
+                .iter()
+                .any(|m| m.destination.trim_end_matches('/') == dst)
+        {
+            continue;
+        }
+        config.mounts.push(crate::config::MountSpec {
+            kind: "volume".into(),
+            source: None,
+            destination: dst.to_string(),
+            read_only: false,
+            options: Vec::new(),
+        });
+    }
     for m in config.mounts.iter_mut().filter(|m| m.kind == "volume") {
         let dir = match &m.source {
             Some(name) => crate::volume::path_for(engine, &name.to_string_lossy(), true)?,
@@ -78,6 +108,8 @@ pub fn create(
             .map_err(|e| Error::flag("--security-opt seccomp", profile, e.to_string()))?;
     }
     crate::network::check(engine, &config.net)?;
+    config.namespaces.check(engine)?;
+    config.resources.throttle.check()?;
     let (id, name) = engine.records.reserve(name)?;
     let mut record = ContainerRecord {
         id: id.clone(),
@@ -122,12 +154,17 @@ pub fn create(
 }
 
 /// Gathers what the spec needs from the system and builds it.
+/// Also returns the warnings for the user: what this host cannot apply was left out.
 pub fn build_spec(
     engine: &Engine,
     record: &ContainerRecord,
     rootfs: &Path,
     console_size: Option<(u16, u16)>,
-) -> Result<oci_spec::runtime::Spec> {
+) -> Result<(oci_spec::runtime::Spec, Vec<String>)> {
+    let host = crate::warnings::Host::probe();
+    let mut record = record.clone();
+    let warnings = crate::warnings::discard_unsupported(&mut record.config, host);
+    let record = &record;
     let config = &record.config;
     let user_spec = config
         .user
@@ -172,10 +209,10 @@ pub fn build_spec(
             fs::read_to_string(path).map_err(|e| Error::path("read seccomp profile", path, e))?,
         ),
     };
-    let swap_accounting = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
-        || fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
-            .is_ok_and(|c| c.contains("memory"));
-    spec::build(
+    let mut namespaces = config.namespace_options().resolve(engine)?;
+    crate::namespaces::expose_peer_shm(engine, &record.id, &mut namespaces)?;
+    let swap_accounting = host.swap_accounting;
+    let spec = spec::build(
         record,
         &spec::Inputs {
             rootfs,
@@ -190,8 +227,11 @@ pub fn build_spec(
             console_size,
             network_peer: crate::network::join_netns(engine, &config.net)?,
             cgroup_manager: engine.cgroup_manager,
+            namespaces,
+            throttle: config.resources.throttle.spec_lists()?,
         },
-    )
+    )?;
+    Ok((spec, warnings))
 }
 
 /// Reads a small file of a container's root filesystem, resolved inside it (a symlink in
@@ -262,11 +302,14 @@ pub fn start(
         }
         State::Created | State::Exited => {}
     }
-    // A container that is started again forgets a previous stop.
-    engine.records.update(id, |r| {
-        r.state.stopped_by_user = false;
-        r.state.error.clear();
-    })?;
+    // A container that is started again forgets a previous stop (a new one has none: no
+    // write).
+    if record.state.stopped_by_user || !record.state.error.is_empty() {
+        engine.records.update(id, |r| {
+            r.state.stopped_by_user = false;
+            r.state.error.clear();
+        })?;
+    }
     let socket = crate::monitor::spawn(engine, id, console_size)?;
     Ok(Some((socket, lock)))
 }
@@ -392,6 +435,18 @@ pub fn remove(engine: &Engine, id: &str, force: bool) -> Result<()> {
 /// Deletes a container's record and everything of it on disk (the runtime state must be
 /// gone already): the image hold, the rootfs mount, the directories, the name.
 pub fn remove_record(engine: &Engine, record: &ContainerRecord) {
+    if let Some(tree) = remove_record_deferred(engine, record) {
+        let _ = fs::remove_dir_all(tree);
+    }
+}
+
+/// [`remove_record`] but for the deletion of the container's directory tree: it is moved
+/// out of the way (the container no longer exists for anyone) and its new path returned
+/// for the caller to delete, so a `--rm` monitor tells its client the exit first.
+pub fn remove_record_deferred(
+    engine: &Engine,
+    record: &ContainerRecord,
+) -> Option<std::path::PathBuf> {
     crate::events::append(engine, &Event::container(record, "destroy", &[]));
     if let Err(e) = crate::network::teardown(engine, &record.id) {
         log::warn!("container {}: {e}", record.name);
@@ -406,8 +461,12 @@ pub fn remove_record(engine: &Engine, record: &ContainerRecord) {
         log::warn!("container {}: {e}", record.name);
     }
     let _ = fs::remove_dir_all(engine.run_dir(&record.id));
-    if let Err(e) = engine.records.remove(record) {
-        log::warn!("container {}: {e}", record.name);
+    match engine.records.unpublish(record) {
+        Ok(tree) => tree,
+        Err(e) => {
+            log::warn!("container {}: {e}", record.name);
+            None
+        }
     }
 }
 

@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 pub const RECORD_FILE: &str = "container.json";
 /// The OCI bundle config written at each start.
 pub const BUNDLE_CONFIG: &str = "config.json";
+/// A removed container's directory, renamed until its tree is deleted.
+const TRASH_PREFIX: &str = ".removed-";
 
 /// What the image contributes, copied at create (the image may change or go later).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -381,6 +383,40 @@ impl Records {
 
     /// Deletes the record, its directory and its name. The caller has unmounted and
     /// stopped everything; holding the lock is fine (it dies with the directory).
+    /// The record and name go (the container no longer exists for anyone), and its
+    /// directory is renamed to a `.removed-<id>` sibling, returned for the caller to delete
+    /// (no directory: `None`). A leftover of a caller that died is swept here next time.
+    pub fn unpublish(&self, record: &ContainerRecord) -> Result<Option<PathBuf>> {
+        let dir = self.dir(&record.id);
+        let _ = fs::remove_file(dir.join(RECORD_FILE));
+        self.release_name(&record.name, &record.id);
+        let trash = self.dir.join(format!("{TRASH_PREFIX}{}", record.id));
+        match fs::rename(&dir, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::path("remove", &dir, e)),
+        }
+        self.sweep_removed(&record.id);
+        Ok(Some(trash))
+    }
+
+    /// Deletes `.removed-*` directories other than `keep`'s (a remover killed between
+    /// rename and deletion left them).
+    fn sweep_removed(&self, keep: &str) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(id) = name.to_str().and_then(|n| n.strip_prefix(TRASH_PREFIX)) else {
+                continue;
+            };
+            if id != keep {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+
     pub fn remove(&self, record: &ContainerRecord) -> Result<()> {
         // The record goes first: from then on the container does not exist for anyone.
         let dir = self.dir(&record.id);
@@ -461,5 +497,24 @@ mod tests {
             .update(&r.id, |r| r.state.restart_count += 1)
             .unwrap();
         assert_eq!(records.load(&r.id).unwrap().state.restart_count, 1);
+    }
+
+    #[test]
+    fn unpublished_containers_are_gone_and_their_trees_swept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let records = Records::new(tmp.path());
+        let a = record(&records, Some("a"));
+        let tree = records.unpublish(&a).unwrap().unwrap();
+        assert!(tree.is_dir() && !records.dir(&a.id).exists());
+        assert!(matches!(
+            records.resolve("a"),
+            Err(Error::NoSuchContainer(_))
+        ));
+        assert!(records.ids().unwrap().is_empty());
+        // The next removal sweeps a tree its remover did not delete.
+        let b = record(&records, Some("a"));
+        let tree_b = records.unpublish(&b).unwrap().unwrap();
+        assert!(!tree.exists() && tree_b.is_dir());
+        assert!(records.unpublish(&b).unwrap().is_none());
     }
 }

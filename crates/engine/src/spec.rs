@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::config::{ContainerConfig, NetworkMode};
 use crate::error::{Error, Result};
+use crate::namespaces::Shm;
 use crate::record::ContainerRecord;
 
 /// The default seccomp profile (podman's, in OCI form).
@@ -327,6 +328,10 @@ pub struct Inputs<'a> {
     pub network_peer: Option<(PathBuf, PathBuf)>,
     /// Who makes the container's cgroup (it decides the form of `cgroupsPath`).
     pub cgroup_manager: CgroupDriver,
+    /// The pid, IPC, UTS, cgroup and user namespaces, peers resolved.
+    pub namespaces: crate::namespaces::Resolved,
+    /// `blockIO`'s throttle lists, device numbers resolved.
+    pub throttle: Vec<(&'static str, Value)>,
 }
 
 /// The bounding set of this process, from /proc/self/status.
@@ -417,25 +422,35 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    if config.ipc_host {
-        mounts.push(
-            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+    match &inputs.namespaces.shm {
+        Shm::Bind(source) => mounts.push(
+            json!({"destination": "/dev/shm", "type": "bind", "source": source,
                            "options": ["rbind", "nosuid", "noexec", "nodev"]}),
-        );
-    } else {
-        mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-                           "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]}));
+        ),
+        Shm::Tmpfs => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                           "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm_size}")]})),
+        Shm::Absent => {}
+        Shm::Peer(_) => {
+            return Err(Error::Other(format!(
+                "container {}: the IPC peer's /dev/shm was not exposed for the runtime",
+                record.name
+            )));
+        }
     }
     mounts.push(
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                        "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}),
     );
     for file in ["hostname", "hosts", "resolv.conf"] {
-        if (file == "hostname" && config.uts_host) || (file == "hosts" && config.net.no_hosts) {
+        if file == "hosts" && config.net.no_hosts {
             continue;
         }
         let source = match &inputs.network_peer {
-            Some((_, peer_dir)) if file != "hostname" => peer_dir.join(file),
+            _ if file == "hostname" => match inputs.namespaces.hostname_file(dir) {
+                Some(source) => source,
+                None => continue,
+            },
+            Some((_, peer_dir)) => peer_dir.join(file),
             _ => dir.join(file),
         };
         mounts.push(
@@ -482,19 +497,11 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     }
 
     let mut namespaces = vec![json!({"type": "mount"})];
-    if !config.pid_host {
-        namespaces.push(json!({"type": "pid"}));
-    }
+    namespaces.extend(inputs.namespaces.entries.iter().cloned());
     match (&inputs.network_peer, config.network) {
         (Some((netns, _)), _) => namespaces.push(json!({"type": "network", "path": netns})),
         (None, NetworkMode::Host) => {}
         (None, _) => namespaces.push(json!({"type": "network"})),
-    }
-    if !config.ipc_host {
-        namespaces.push(json!({"type": "ipc"}));
-    }
-    if !config.uts_host {
-        namespaces.push(json!({"type": "uts"}));
     }
 
     let mut sysctl: BTreeMap<String, String> = BTreeMap::new();
@@ -551,8 +558,15 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     if pids > 0 {
         resources["pids"] = json!({"limit": pids});
     }
+    let mut block_io = json!({});
     if let Some(w) = r.blkio_weight {
-        resources["blockIO"] = json!({"weight": w});
+        block_io["weight"] = json!(w);
+    }
+    for (key, list) in &inputs.throttle {
+        block_io[*key] = list.clone();
+    }
+    if block_io.as_object().is_some_and(|b| !b.is_empty()) {
+        resources["blockIO"] = block_io;
     }
 
     let mut linux = json!({
@@ -600,7 +614,7 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
         "annotations": annotations,
         "linux": linux,
     });
-    if !config.uts_host {
+    if inputs.namespaces.sets_hostname() {
         spec["hostname"] = json!(hostname);
     }
     serde_json::from_value(spec).map_err(|e| {
@@ -699,6 +713,8 @@ mod tests {
             console_size: None,
             network_peer: None,
             cgroup_manager: CgroupDriver::Cgroupfs,
+            namespaces: crate::namespaces::Resolved::defaults(),
+            throttle: Vec::new(),
         }
     }
 
@@ -749,14 +765,15 @@ mod tests {
         r.config.resources.memory = Some(256 << 20);
         r.config.resources.nano_cpus = Some(1_500_000_000);
         r.config.network = NetworkMode::Host;
-        r.config.pid_host = true;
         r.config.cap_drop = vec!["ALL".into()];
         r.config.cap_add = vec!["net_admin".into()];
         r.config.read_only = true;
         r.config.ulimits = vec![Ulimit::parse("nofile=10:20").unwrap()];
         r.config.mounts = vec![MountSpec::parse_volume("/tmp:/data:ro").unwrap()];
         r.config.seccomp = Some("unconfined".into());
-        let v = serde_json::to_value(build(&r, &inputs(Path::new("/x"))).unwrap()).unwrap();
+        let mut i = inputs(Path::new("/x"));
+        i.namespaces.entries.retain(|e| e["type"] != "pid");
+        let v = serde_json::to_value(build(&r, &i).unwrap()).unwrap();
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 256 << 20);
         assert_eq!(v["linux"]["resources"]["memory"]["swap"], 512 << 20);
         assert_eq!(v["linux"]["resources"]["cpu"]["quota"], 150_000);

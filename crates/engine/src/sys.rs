@@ -215,3 +215,39 @@ pub fn trim_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// Clones the mount at `source` in the mount namespace of process `pid` (another container's
+/// /dev/shm) onto `target` in ours. The kernel clones (open_tree, bind) only mounts of the
+/// caller's own namespace, so the tree is cloned from inside theirs and attached here. The
+/// calling thread enters their namespace for the one open_tree and returns; `source` is
+/// resolved there, against their root.
+pub fn clone_mount_from(pid: i32, source: &str, target: &std::path::Path) -> io::Result<()> {
+    use rustix::mount::{MoveMountFlags, OpenTreeFlags};
+    use std::fs::File;
+    let ours = File::open("/proc/self/ns/mnt")?;
+    let theirs = File::open(format!("/proc/{pid}/ns/mnt"))?;
+    // SAFETY: setns with a namespace fd we opened. The monitor is single-threaded (a mount
+    // namespace cannot be entered by a thread sharing its fs with others: EINVAL), and it
+    // goes back below before anything else runs.
+    if unsafe { libc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let tree = rustix::mount::open_tree(
+        rustix::fs::CWD,
+        source,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    );
+    // SAFETY: as above, back to the namespace we came from (entering it resets our root
+    // and working directory to its root: the monitor works from / anyway).
+    if unsafe { libc::setns(ours.as_raw_fd(), libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    rustix::mount::move_mount(
+        tree?,
+        "",
+        rustix::fs::CWD,
+        target,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+    )?;
+    Ok(())
+}

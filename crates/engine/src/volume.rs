@@ -162,6 +162,63 @@ pub fn path_for(engine: &Engine, name: &str, create_missing: bool) -> Result<Pat
     Ok(create(engine, Some(name), BTreeMap::new())?.mountpoint)
 }
 
+/// The volume name of a volume mount's source (`<root>/volumes/NAME/_data`), for inspect.
+pub fn name_of(source: &Path) -> Option<String> {
+    (source.file_name()? == "_data")
+        .then(|| source.parent()?.file_name()?.to_str().map(str::to_string))
+        .flatten()
+}
+
+/// docker's copy-up: a volume that is still empty when its container starts gets what the
+/// image has at the mount's destination (mode, owners and times kept). Read from the root
+/// filesystem by fd, resolved inside it: a symlink in the image cannot point the copy at a
+/// host path. Nothing at the destination, or not a directory there: nothing to copy.
+pub fn copy_up(rootfs: &Path, mounts: &[crate::config::MountSpec]) -> Result<()> {
+    use crate::safepath::{Owners, Root, Writer};
+    use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+    let mut root = None;
+    for m in mounts.iter().filter(|m| m.kind == "volume") {
+        let Some(data) = &m.source else { continue };
+        let empty = fs::read_dir(data)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            continue;
+        }
+        let root = match &root {
+            Some(r) => r,
+            None => root.insert(Root::open(rootfs)?),
+        };
+        let Ok((src_dir, name)) = root.parent_of(&m.destination) else {
+            continue;
+        };
+        let is_dir = rustix::fs::statat(&src_dir, &name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
+        if !is_dir {
+            continue;
+        }
+        let volume_dir = data.parent().unwrap_or(data);
+        let dst = rustix::fs::open(
+            volume_dir,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path("open", volume_dir, e.into()))?;
+        let data_name = data.file_name().unwrap_or(std::ffi::OsStr::new("_data"));
+        crate::safepath::copy_tree(
+            std::os::fd::AsFd::as_fd(&src_dir),
+            &name,
+            Path::new(&m.destination),
+            std::os::fd::AsFd::as_fd(&dst),
+            data_name,
+            &Writer {
+                owners: Owners::Keep,
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// `volume inspect NAME`.
 pub fn inspect(engine: &Engine, name: &str) -> Result<Volume> {
     if !valid_name(name) {

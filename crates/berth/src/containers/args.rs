@@ -7,7 +7,9 @@ use berth_engine::config::{
     self, ContainerConfig, DeviceSpec, HealthConfig, MountSpec, Resources, RestartPolicy, Ulimit,
     parse_health_duration,
 };
+use berth_engine::namespaces::{Kind as NsKind, Mode as NsMode, Options as NsOptions};
 use berth_engine::network::{NetworkFlags, NetworkOptions};
+use berth_engine::throttle::Kind as ThrottleKind;
 use berth_engine::{Error, Result, units};
 use clap::ArgAction;
 
@@ -115,15 +117,21 @@ pub struct CreateArgs {
     /// Do not write the container's /etc/hosts
     #[arg(long)]
     pub no_hosts: bool,
-    /// host
+    /// host, private, container:NAME or ns:PATH
     #[arg(long)]
     pub pid: Option<String>,
-    /// host
+    /// host, private, shareable (the default), none, container:NAME or ns:PATH
     #[arg(long)]
     pub ipc: Option<String>,
-    /// host
+    /// host, private, container:NAME or ns:PATH
     #[arg(long)]
     pub uts: Option<String>,
+    /// host (the default) or private, container:NAME, ns:PATH
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// host (the default), container:NAME or ns:PATH
+    #[arg(long)]
+    pub userns: Option<String>,
     #[arg(long)]
     pub stop_signal: Option<String>,
     /// Seconds
@@ -153,6 +161,18 @@ pub struct CreateArgs {
     pub pids_limit: Option<i64>,
     #[arg(long)]
     pub blkio_weight: Option<u16>,
+    /// DEVICE:RATE, bytes per second read from a block device (e.g. /dev/sda:1mb)
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// DEVICE:RATE, bytes per second written to a block device
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// DEVICE:RATE, read operations per second on a block device
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_iops: Vec<String>,
+    /// DEVICE:RATE, write operations per second on a block device
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_iops: Vec<String>,
     /// no, on-failure[:N], always, unless-stopped
     #[arg(long)]
     pub restart: Option<String>,
@@ -189,18 +209,6 @@ pub struct CreateArgs {
     /// IMAGE (or the --rootfs DIR), then the command and its arguments
     #[arg(value_name = "IMAGE [COMMAND [ARG...]]", required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub image_and_command: Vec<String>,
-}
-
-fn host_only(flag: &'static str, value: &Option<String>) -> Result<bool> {
-    match value.as_deref() {
-        None | Some("private") | Some("") => Ok(false),
-        Some("host") => Ok(true),
-        Some(other) => Err(Error::flag(
-            flag,
-            other,
-            "only host (or the default, private) is supported",
-        )),
-    }
 }
 
 fn size(flag: &'static str, value: &Option<String>) -> Result<Option<u64>> {
@@ -329,9 +337,13 @@ impl CreateArgs {
             no_hosts: self.no_hosts,
         })?;
         c.network = c.net.namespace();
-        c.pid_host = host_only("--pid", &self.pid)?;
-        c.ipc_host = host_only("--ipc", &self.ipc)?;
-        c.uts_host = host_only("--uts", &self.uts)?;
+        c.namespaces = NsOptions {
+            pid: NsMode::parse(NsKind::Pid, self.pid.as_deref())?,
+            ipc: NsMode::parse(NsKind::Ipc, self.ipc.as_deref())?,
+            uts: NsMode::parse(NsKind::Uts, self.uts.as_deref())?,
+            cgroup: NsMode::parse(NsKind::Cgroup, self.cgroupns.as_deref())?,
+            user: NsMode::parse(NsKind::User, self.userns.as_deref())?,
+        };
         c.resources = Resources {
             memory: size("--memory", &self.memory)?,
             memory_swap: self
@@ -353,7 +365,18 @@ impl CreateArgs {
             cpuset_mems: self.cpuset_mems.clone(),
             pids_limit: self.pids_limit,
             blkio_weight: self.blkio_weight,
+            throttle: Default::default(),
         };
+        for (kind, values) in [
+            (ThrottleKind::ReadBps, &self.device_read_bps),
+            (ThrottleKind::WriteBps, &self.device_write_bps),
+            (ThrottleKind::ReadIops, &self.device_read_iops),
+            (ThrottleKind::WriteIops, &self.device_write_iops),
+        ] {
+            for v in values {
+                c.resources.throttle.add(kind, v)?;
+            }
+        }
         if let (Some(m), Some(s)) = (c.resources.memory, c.resources.memory_swap)
             && s != -1
             && (s as u64) < m

@@ -104,6 +104,7 @@ fn for_each(names: &[String], mut each: impl FnMut(&str) -> berth_engine::Result
 }
 
 pub fn start(engine: &Engine, args: StartArgs) -> CmdResult {
+    super::run::reexec_for_records(engine, &args.containers)?;
     if args.attach || args.interactive {
         let [name] = args.containers.as_slice() else {
             return Err("you cannot start and attach multiple containers at once".into());
@@ -141,6 +142,9 @@ pub fn start(engine: &Engine, args: StartArgs) -> CmdResult {
 
 pub fn stop(engine: &Engine, args: StopArgs, restart: bool) -> CmdResult {
     let timeout = args.time.map(Duration::from_secs);
+    if restart {
+        super::run::reexec_for_records(engine, &args.containers)?;
+    }
     for_each(&args.containers, |name| {
         let id = engine.records.resolve(name)?;
         ops::stop(engine, &id, timeout)?;
@@ -190,6 +194,7 @@ pub fn exec(engine: &Engine, args: ExecArgs) -> CmdResult {
         .container_and_command
         .split_first()
         .expect("clap requires both");
+    super::run::reexec_for_records(engine, std::slice::from_ref(name))?;
     let id = engine.records.resolve(name)?;
     if !args.interactive {
         ops::detach_stdin()?;

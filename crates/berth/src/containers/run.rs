@@ -8,10 +8,23 @@ use crate::CmdResult;
 
 /// A container whose capabilities would let it reach our binary needs us to run from a
 /// sealed copy first (before anything is recorded: the command runs again from the start).
-fn reexec_if_needed(config: &berth_engine::config::ContainerConfig) -> CmdResult {
+pub(super) fn reexec_if_needed(config: &berth_engine::config::ContainerConfig) -> CmdResult {
     if ops::needs_sealed_runtime(config) && !ops::is_sealed() {
         let e = ops::reexec_sealed();
         return Err(format!("re-execute from a sealed copy of berth: {e}").into());
+    }
+    Ok(0)
+}
+
+/// The same for verbs on existing containers (start, restart, exec): the runtime checks the
+/// container's config again, so these need the sealed copy too.
+pub(super) fn reexec_for_records(engine: &Engine, names: &[String]) -> CmdResult {
+    for name in names {
+        if let Ok(id) = engine.records.resolve(name)
+            && let Ok(record) = engine.records.load(&id)
+        {
+            reexec_if_needed(&record.config)?;
+        }
     }
     Ok(0)
 }

@@ -85,6 +85,7 @@ impl ResourceFlags {
             cpuset_mems: self.cpuset_mems.clone(),
             pids_limit: self.pids_limit,
             blkio_weight: self.blkio_weight,
+            throttle: Default::default(),
         })
     }
 }
