@@ -277,22 +277,23 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<Vec<Error>> {
         ContainerCgroup::from_record(&record.cgroup)?.with_unit(record.systemd_unit.clone());
     // The runtime-spec: "Attempting to delete a container that is not stopped MUST have no
     // effect on the container and MUST generate an error." (runc deletes created ones.)
+    if status != Status::Stopped && !force {
+        return Err(wrong(
+            id,
+            status,
+            "only a stopped container can be deleted: kill it first or use --force",
+        ));
+    }
+    // What the OOM killer did is counted in the cgroup: read it before the cgroup goes,
+    // and before the kill below, after which systemd removes an emptied scope's cgroup.
+    let oom = super::oom::OomKill::of(id, &cgroup, false);
     match status {
         // Without a pid namespace the init's death does not take the other processes
         // with it; they would keep the cgroup busy forever.
         Status::Stopped if !has_pid_namespace(&record) => cgroup.signal_all(libc::SIGKILL)?,
         Status::Stopped => {}
-        _ if force => kill_and_wait(&record, &cgroup)?,
-        other => {
-            return Err(wrong(
-                id,
-                other,
-                "only a stopped container can be deleted: kill it first or use --force",
-            ));
-        }
+        _ => kill_and_wait(&record, &cgroup)?,
     }
-    // What the OOM killer did is counted in the cgroup: read it before the cgroup goes.
-    let oom = super::oom::OomKill::of(id, &cgroup, false);
     kill_point("delete:killed");
     cgroup.destroy()?;
     kill_point("delete:cgroup");
