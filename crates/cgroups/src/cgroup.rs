@@ -16,6 +16,7 @@ use crate::host::HostInfo;
 use crate::hybrid::HybridCgroup;
 use crate::layout::{Layout, LayoutKind};
 use crate::mounts::HierarchyMount;
+use crate::none::NoCgroup;
 use crate::oom::OomWatcher;
 use crate::path::CgroupsPath;
 use crate::plan::{self, Bindings, Plan, PlanOptions, Version};
@@ -36,6 +37,8 @@ pub enum AnyBackend {
     V1(V1Cgroup),
     V2(V2Cgroup),
     Hybrid(HybridCgroup),
+    /// No cgroup of its own (a rootless runtime that may not make one).
+    None(NoCgroup),
 }
 
 impl AnyBackend {
@@ -44,6 +47,7 @@ impl AnyBackend {
             AnyBackend::V1(b) => b,
             AnyBackend::V2(b) => b,
             AnyBackend::Hybrid(b) => b,
+            AnyBackend::None(b) => b,
         }
     }
 }
@@ -93,6 +97,19 @@ impl Cgroup {
         })
     }
 
+    /// The handle of a container without a cgroup of its own, on a host of `layout`.
+    pub fn none(path: &CgroupsPath, layout: LayoutKind) -> Cgroup {
+        Cgroup {
+            path: path.clone(),
+            backend: AnyBackend::None(NoCgroup { layout }),
+        }
+    }
+
+    /// Whether the container has no cgroup of its own ([`Cgroup::none`]).
+    pub fn is_none(&self) -> bool {
+        matches!(self.backend, AnyBackend::None(_))
+    }
+
     pub fn path(&self) -> &CgroupsPath {
         &self.path
     }
@@ -102,6 +119,7 @@ impl Cgroup {
             AnyBackend::V1(_) => LayoutKind::V1,
             AnyBackend::V2(_) => LayoutKind::V2,
             AnyBackend::Hybrid(_) => LayoutKind::Hybrid,
+            AnyBackend::None(n) => n.layout,
         }
     }
 
@@ -121,6 +139,7 @@ impl Cgroup {
                 Some(d) => Some((Version::V1, d)),
                 None => on_v2(&h.v2).then_some((Version::V2, h.v2.dir.as_path())),
             },
+            AnyBackend::None(_) => None,
         }
     }
 
@@ -194,7 +213,7 @@ impl Cgroup {
                 let v2 = match &self.backend {
                     AnyBackend::V2(v2) => v2,
                     AnyBackend::Hybrid(h) => &h.v2,
-                    AnyBackend::V1(_) => return Err(e),
+                    AnyBackend::V1(_) | AnyBackend::None(_) => return Err(e),
                 };
                 let init = ProcCgroup::read_pid(init_pid)?;
                 let sub = init.v2_path().ok_or(e)?;

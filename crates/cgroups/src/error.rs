@@ -70,6 +70,15 @@ pub enum Error {
     #[error("invalid linux.cgroupsPath {path:?}: {reason}")]
     InvalidPath { path: String, reason: String },
 
+    /// The container has no cgroup of its own ([`crate::NoCgroup`]); the text says what
+    /// needed one.
+    #[error(
+        "the container has no cgroup to {0}: its runtime ran as an unprivileged user, and this \
+         host gives such a user no cgroup to manage (cgroup v1, or no cgroup v2 subtree \
+         delegated to the user)"
+    )]
+    NoCgroup(&'static str),
+
     /// No cgroup filesystem at all in /proc/self/mountinfo.
     #[error("no cgroup or cgroup2 filesystem is mounted (checked /proc/self/mountinfo)")]
     NoCgroupFs,

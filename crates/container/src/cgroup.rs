@@ -28,6 +28,9 @@ pub struct CgroupPlan {
     plan: berth_cgroups::Plan,
     /// The unit to start, with the systemd driver.
     scope: Option<ScopePlan>,
+    /// The runtime runs as an unprivileged user (rootless, or in a user namespace): a
+    /// cgroup the host does not let it make is no error while nothing needs one.
+    unprivileged: bool,
 }
 
 /// The cgroups path of a container: the configured one, or (as runc) its id, relative to
@@ -64,7 +67,14 @@ pub fn plan_cgroup(plan: &Plan, driver: CgroupDriver) -> Result<CgroupPlan> {
     };
     let cgroup = Cgroup::new(&layout, &path)?;
     let resources = plan.resources.clone().unwrap_or_default();
-    let cplan = cgroup.plan(&resources, Mode::Create, PlanOptions::default())?;
+    // Unprivileged, the runtime cannot load device programs or write the devices
+    // controller (runc skips them too); the container gets only the device nodes its spec
+    // lists, bound from the host, and may not make others (no CAP_MKNOD on the host).
+    let unprivileged = scope.is_none() && crate::privilege::unprivileged();
+    let options = PlanOptions {
+        skip_devices: unprivileged,
+    };
+    let cplan = cgroup.plan(&resources, Mode::Create, options)?;
     for warning in cplan.warnings() {
         log::warn!("{warning}");
     }
@@ -72,7 +82,16 @@ pub fn plan_cgroup(plan: &Plan, driver: CgroupDriver) -> Result<CgroupPlan> {
         cgroup,
         plan: cplan,
         scope,
+        unprivileged,
     })
+}
+
+/// Whether a failed cgroup create is the host refusing an unprivileged user.
+fn refused(e: &berth_cgroups::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EACCES | libc::EPERM | libc::EROFS)
+    )
 }
 
 /// Connects to systemd for the cgroup driver; the error says what needs the bus.
@@ -127,7 +146,27 @@ impl CgroupPlan {
                 }),
             });
         }
-        self.cgroup.create(&self.plan)?;
+        if let Err(e) = self.cgroup.create(&self.plan) {
+            if !(self.unprivileged && refused(&e)) {
+                return Err(e.into());
+            }
+            let _ = self.cgroup.destroy();
+            if !self.plan.ops().is_empty() {
+                return Err(Error::Unsupported(format!(
+                    "linux.resources: limits need a cgroup, and this host lets the \
+                     unprivileged user running the runtime make none ({e}); on cgroup v2, \
+                     run it in a subtree delegated to the user (systemd: \
+                     `systemd-run --user --scope -p Delegate=yes`), or drop the limits"
+                )));
+            }
+            log::debug!("running without a cgroup of its own: {e}");
+            return Ok(ContainerCgroup {
+                cgroup: Cgroup::none(self.cgroup.path(), self.cgroup.kind()),
+                unified: None,
+                unit: None,
+                start: None,
+            });
+        }
         let unified = match self.cgroup.open_unified_dir() {
             Ok(fd) => fd,
             Err(e) => {
@@ -207,6 +246,10 @@ impl ContainerCgroup {
 
     /// How `cgroup` mounts show the container's cgroups.
     pub fn view(&self, new_cgroup_namespace: bool) -> CgroupView {
+        if self.cgroup.is_none() {
+            // an empty tmpfs: there is no cgroup of the container's to show
+            return CgroupView::Hierarchies(Vec::new());
+        }
         let mounts = self.cgroup.mounts();
         if self.cgroup.kind() == LayoutKind::V2 {
             return match mounts.into_iter().next() {

@@ -16,6 +16,7 @@ pub mod init;
 pub(crate) mod kill_point;
 pub mod lsm;
 pub mod ops;
+pub mod privilege;
 pub mod sealed;
 pub mod seccomp;
 pub mod spawn;

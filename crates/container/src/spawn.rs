@@ -261,18 +261,74 @@ fn place_staged(
 }
 
 /// Writes the uid and gid maps of a child's new user namespace.
+///
+/// Root writes them. An unprivileged user (a rootless runtime) may write only a map of its
+/// own id, and a gid map only once setgroups is denied in the namespace (the kernel's rule:
+/// else dropping a group could give access its denial was meant to stop); any other map
+/// goes through the setuid helpers newuidmap and newgidmap, which check it against
+/// /etc/subuid and /etc/subgid, as runc and podman do.
 fn write_id_maps(pid: i32, plan: &Plan) -> Result<()> {
-    let render = |maps: &[IdMapping]| {
-        maps.iter()
-            .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
-            .collect::<String>()
-    };
-    for (file, maps) in [
-        ("uid_map", &plan.uid_mappings),
-        ("gid_map", &plan.gid_mappings),
+    let euid = rustix::process::geteuid().as_raw();
+    let egid = rustix::process::getegid().as_raw();
+    for (file, maps, own, helper) in [
+        ("uid_map", &plan.uid_mappings, euid, "newuidmap"),
+        ("gid_map", &plan.gid_mappings, egid, "newgidmap"),
     ] {
         let path = format!("/proc/{pid}/{file}");
-        fs::write(&path, render(maps)).map_err(|e| Error::path("write", path, e))?;
+        if euid == 0 {
+            fs::write(&path, render_id_maps(maps)).map_err(|e| Error::path("write", path, e))?;
+        } else if is_own_id_only(maps, own) {
+            if file == "gid_map" {
+                let setgroups = format!("/proc/{pid}/setgroups");
+                fs::write(&setgroups, "deny").map_err(|e| Error::path("write", setgroups, e))?;
+            }
+            fs::write(&path, render_id_maps(maps)).map_err(|e| Error::path("write", path, e))?;
+        } else {
+            run_id_map_helper(helper, pid, maps, file)?;
+        }
+    }
+    Ok(())
+}
+
+fn render_id_maps(maps: &[IdMapping]) -> String {
+    maps.iter()
+        .map(|m| format!("{} {} {}\n", m.container_id, m.host_id, m.size))
+        .collect()
+}
+
+/// The map is one id: the caller's own.
+fn is_own_id_only(maps: &[IdMapping], own: u32) -> bool {
+    matches!(maps, [m] if m.host_id == own && m.size == 1)
+}
+
+/// newuidmap/newgidmap PID INSIDE OUTSIDE COUNT...
+fn run_id_map_helper(helper: &str, pid: i32, maps: &[IdMapping], file: &str) -> Result<()> {
+    let mut cmd = std::process::Command::new(helper);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id.to_string(),
+            m.host_id.to_string(),
+            m.size.to_string(),
+        ]);
+    }
+    let field = if file == "uid_map" {
+        "linux.uidMappings"
+    } else {
+        "linux.gidMappings"
+    };
+    let out = cmd.output().map_err(|e| {
+        Error::Unsupported(format!(
+            "{field} maps more than the user's own id, which needs {helper} (Debian \
+             package uidmap): {e}"
+        ))
+    })?;
+    if !out.status.success() {
+        return Err(Error::Unsupported(format!(
+            "{field}: {helper} refused the mapping ({}): the user's ranges in /etc/subuid \
+             and /etc/subgid must hold every host id it names",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(())
 }

@@ -16,8 +16,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for the state of containers.
-    #[arg(long, global = true, default_value = "/run/berth")]
+    /// Root directory for the state of containers (default: /run/berth; for a user other
+    /// than root, $XDG_RUNTIME_DIR/berth as runc's $XDG_RUNTIME_DIR/runc).
+    #[arg(long, global = true, default_value_os_t = default_root())]
     pub root: PathBuf,
 
     /// Write log lines to this file instead of stderr.
@@ -53,6 +54,21 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+/// The state root when `--root` is not given: a rootless runtime cannot write /run, and its
+/// callers (podman run by a user, which runs the runtime as root of its user namespace)
+/// pass no --root, expecting the per-user default. runc's rule: $XDG_RUNTIME_DIR when set
+/// and the runtime is not the host's root, unless a user namespace's root says it is root.
+fn default_root() -> PathBuf {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let user_is_root = std::env::var_os("USER").is_some_and(|u| u == "root");
+    let per_user = rustix::process::geteuid().as_raw() != 0
+        || (berth_container::privilege::unprivileged() && !user_is_root);
+    match xdg {
+        Some(dir) if per_user => PathBuf::from(dir).join("berth"),
+        _ => PathBuf::from("/run/berth"),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -119,10 +119,14 @@ impl Finish<'_> {
         // trampoline, the sync socket) are needed up to the exec and not after it.
         unsafe { sys::close_range(3 + self.preserve_fds, u32::MAX, true) }
             .map_err(|e| InitError::sys("close_range", e))?;
+        // A user namespace mapped by an unprivileged runtime has setgroups denied (the
+        // kernel's condition for its gid map): then the groups cannot be set, nor dropped.
+        let setgroups_allowed =
+            std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() != "deny");
         if timing == SeccompTiming::BeforeIdentity {
             install_seccomp(self, sync)?;
         }
-        process::set_identity(process, self.last_cap, true)?;
+        process::set_identity(process, self.last_cap, setgroups_allowed)?;
         rustix::process::umask(Mode::from_raw_mode(process.umask.unwrap_or(0o022)));
         process::set_no_new_privs(process)?;
         if timing == SeccompTiming::BeforeReady {

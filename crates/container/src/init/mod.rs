@@ -170,9 +170,14 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     }
     close_inherited_fds(ctx, sync)?;
     // Until exec, nobody in the container may ptrace us or open /proc/<pid>/exe (the
-    // runtime binary): CVE-2019-5736.
-    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| InitError::sys("PR_SET_DUMPABLE", e.into()))?;
+    // runtime binary): CVE-2019-5736. With a new user namespace, not before its id maps are
+    // written: a non-dumpable process's /proc files belong to the host's root while its
+    // namespace maps no root, and an unprivileged runtime could not write the maps. No
+    // process of the container exists until then.
+    let new_user = ctx.plan.namespaces.is_new(NamespaceKind::User);
+    if !new_user {
+        not_dumpable()?;
+    }
     // Device nodes and mount points get exactly the modes we ask for.
     rustix::process::umask(Mode::empty());
     let plan = ctx.plan;
@@ -193,6 +198,9 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
             !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
         })?;
     }
+    if new_user {
+        not_dumpable()?;
+    }
     // A fresh cgroup2 mount shows the cgroup namespace, which must exist before it.
     let cgroupns_early =
         matches!(ctx.cgroups, CgroupView::Unified { fresh: true, .. }) && !ctx.cgroupns_at_clone;
@@ -207,7 +215,9 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     }
 
     let proc = ProcHandle::open().map_err(|e| InitError::sys("open a private procfs handle", e))?;
-    let in_userns = plan.namespaces.has(NamespaceKind::User);
+    // mknod is refused in a user namespace: ours, or the one an unprivileged runtime runs in
+    // (podman run by a user runs the runtime as root of its own).
+    let in_userns = plan.namespaces.has(NamespaceKind::User) || crate::privilege::unprivileged();
 
     if ctx.cgroup_made_at_placement
         && !placed
@@ -383,6 +393,11 @@ fn unshare_cgroupns(plan: &Plan) -> Result<(), InitError> {
             .map_err(|e| InitError::sys("unshare cgroup namespace", e))?;
     }
     Ok(())
+}
+
+fn not_dumpable() -> Result<(), InitError> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| InitError::sys("PR_SET_DUMPABLE", e.into()))
 }
 
 /// After a new user namespace is mapped: become its root (when root is mapped), so that

@@ -31,6 +31,15 @@ impl ProcHandle {
                 "/proc",
                 flags | OpenTreeFlags::AT_RECURSIVE,
             )?,
+            // An exec of a rootless runtime: in the container's user namespace but still in
+            // the host's mount namespace, which it may not clone from. The host's /proc
+            // itself is just as safe from the container, whose mounts cannot reach the
+            // host's mount namespace.
+            Err(rustix::io::Errno::PERM) => rustix::fs::open(
+                "/proc",
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
             Err(e) => return Err(e.into()),
         };
         let fs = rustix::fs::fstatfs(&root)?;

@@ -176,6 +176,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     let v1_self_join = Some(cgroup.inner().open_v1_self_join()?).filter(|j| !j.is_empty());
     let (parent_sync, child_sync) = SyncSocket::pair()?;
     let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
+    let joined_user = join_user_namespace_first(&init_pidfd, &namespaces, record.pid)?;
     let child_flags = join_flags(&namespaces, record.pid)?;
     let parent_ns = enter_for_children(&init_pidfd, &namespaces)?;
     let unified = cgroup.inner().open_unified_dir()?;
@@ -194,7 +195,15 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         }
         Err(e) => Err(e),
     };
-    let leave = parent_ns.leave();
+    // Without the host's root (rootless, or having joined the container's user namespace)
+    // the runtime cannot go back to the pid namespace it came from, which needs privilege
+    // over the host's: it forks nothing else, and ends with the process it supervises.
+    let leave = if joined_user || crate::privilege::unprivileged() {
+        drop(parent_ns);
+        Ok(())
+    } else {
+        parent_ns.leave()
+    };
     let (forked, cloned_into) = forked.map_err(|e| Error::sys("clone3", e))?;
     let (pid, pidfd) = match forked {
         Forked::Child => {
@@ -386,6 +395,27 @@ impl Drop for ChildGuard<'_> {
             kill_and_reap(self.pid, self.pidfd);
         }
     }
+}
+
+/// An unprivileged runtime (rootless) may join the container's pid namespace only from
+/// inside the container's user namespace, where it holds every capability: it joins that
+/// first, for good (it has no way back), and its child then joins the rest. Returns whether
+/// it did; a privileged runtime joins from where it is, and so does one already in the
+/// container's user namespace (berth's rootless mode).
+fn join_user_namespace_first(
+    init_pidfd: &OwnedFd,
+    namespaces: &Namespaces,
+    init_pid: i32,
+) -> Result<bool> {
+    if !namespaces.has(NamespaceKind::User)
+        || !crate::privilege::unprivileged()
+        || same_namespace(init_pid, NamespaceKind::User)?
+    {
+        return Ok(false);
+    }
+    sys::set_namespace(init_pidfd.as_fd(), NamespaceKind::User.clone_flag())
+        .map_err(|e| Error::sys("join the container's user namespace", e))?;
+    Ok(true)
 }
 
 /// The namespaces the child joins itself: those the container has, except pid and time

@@ -235,6 +235,9 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let record = record.ok_or_else(|| wrong(id, Status::Creating, "cannot signal it yet"))?;
     let status = status_of(&record, &dir.path);
     let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
+    // Without a cgroup (rootless) nothing lists every process: --all signals the init,
+    // whose death ends the rest of its pid namespace.
+    let all = all && !cgroup.inner().is_none();
     if all {
         cgroup.signal_all(signal)?;
         // Frozen processes cannot die; let SIGKILL take effect (as runc does).

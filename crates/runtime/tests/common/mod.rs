@@ -1280,6 +1280,7 @@ pub fn file_lines(path: &Path) -> Vec<String> {
 pub mod cgroups;
 pub mod exec;
 pub mod security;
+pub mod test_user;
 
 /// Changes the owner of everything under `dir` (not following symlinks).
 pub fn chown_tree(dir: &Path, uid: u32, gid: u32) {
