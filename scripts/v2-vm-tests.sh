@@ -5,6 +5,8 @@
 #   1. berth-cgroups' unit and integration tests (the set of crates/cgroups/tests/v2-in-vm.sh)
 #   2. berth-runtime's integration tests of create/limits/stats/freeze/kill/OOM/delete
 #      (tests/cgroups.rs, tests/lifecycle.rs) and a few namespace tests (tests/namespaces.rs)
+#   3. rootless berth's memory limit in a subtree delegated to a user made in the guest
+#      (crates/berth/tests/rootless.rs)
 # The tests read the layout they find, so the binaries that check v1/hybrid on the host
 # check v2 here. redis (tests/oom_redis.rs) is too slow under emulation; tests/cgroups.rs's
 # memory hog covers OOM reporting in the VM.
@@ -71,6 +73,9 @@ lifecycle_tests=(
   delete_kills_what_is_left_of_a_container_without_pid_namespace
   delete_force_removes_created_and_running_containers
 )
+rootless_tests=(
+  a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree
+)
 namespace_tests=(
   new_namespaces_are_new_and_others_are_shared
   pid_namespace_shows_only_the_container
@@ -97,7 +102,8 @@ for line in open(sys.argv[1]):
         print(m["target"]["src_path"], m["executable"])
 ' "$log.json"
 }
-artifacts=$(build "$scratch/build-cgroups.log" -p berth-cgroups; build "$scratch/build-runtime.log" -p berth-runtime)
+artifacts=$(build "$scratch/build-cgroups.log" -p berth-cgroups; build "$scratch/build-runtime.log" -p berth-runtime
+  build "$scratch/build-berth.log" -p berth --test rootless)
 exe() { # exe SOURCE-PATH (relative to the repo) -> its test executable
   local e
   e=$(awk -v src="$repo/$1" '$1 == src { print $2; exit }' <<<"$artifacts")
@@ -109,6 +115,7 @@ cg_int=$(exe crates/cgroups/tests/cgroups.rs)
 rt_cgroups=$(exe crates/runtime/tests/cgroups.rs)
 rt_lifecycle=$(exe crates/runtime/tests/lifecycle.rs)
 rt_namespaces=$(exe crates/runtime/tests/namespaces.rs)
+berth_rootless=$(exe crates/berth/tests/rootless.rs)
 runtime_bin=$CARGO_TARGET_DIR/debug/berth-runtime
 [ -x "$runtime_bin" ] || { echo "v2-vm-tests: $runtime_bin was not built" >&2; exit 2; }
 # Every selected name must exist: --exact would silently run nothing for a renamed test.
@@ -122,6 +129,7 @@ check_names() { # check_names EXE NAMES...
 check_names "$rt_cgroups" "${cpu_tests[@]}" "${cgroup_tests[@]}"
 check_names "$rt_lifecycle" "${lifecycle_tests[@]}"
 check_names "$rt_namespaces" "${namespace_tests[@]}"
+check_names "$berth_rootless" "${rootless_tests[@]}"
 # Executing from the 9p share costs a second or two per exec under emulation (the runtime
 # runs a few times per test): stage copies without debug info, which the guest puts on its
 # tmpfs and bind-mounts over the runtime's path (only in the guest's mount namespace), and
@@ -136,6 +144,7 @@ stage "$cg_int" cgroups-integration
 stage "$rt_cgroups" runtime-cgroups
 stage "$rt_lifecycle" runtime-lifecycle
 stage "$rt_namespaces" runtime-namespaces
+stage "$berth_rootless" berth-rootless
 built=$(date +%s)
 
 # --- inside the VM -------------------------------------------------------------------------
@@ -169,8 +178,9 @@ run_set "berth-runtime cgroups: CPU quota (alone)" "\$bin/runtime-cgroups" --tes
 run_set "berth-runtime cgroups" "\$bin/runtime-cgroups" --test-threads=2 --exact $(q "${cgroup_tests[@]}")
 run_set "berth-runtime lifecycle" "\$bin/runtime-lifecycle" --test-threads=2 --exact $(q "${lifecycle_tests[@]}")
 run_set "berth-runtime namespaces" "\$bin/runtime-namespaces" --test-threads=2 --exact $(q "${namespace_tests[@]}")
+run_set "berth rootless (a user's delegated subtree)" "\$bin/berth-rootless" --test-threads=1 --exact $(q "${rootless_tests[@]}")
 # Nothing may be left behind.
-left=\$(find /sys/fs/cgroup -name 'berth-test-*' 2>/dev/null | head)
+left=\$(find /sys/fs/cgroup -name 'berth-test-*' -o -name 'berth-rl-*' 2>/dev/null | head)
 if [ -n "\$left" ]; then echo "v2-vm-tests: cgroups left behind: \$left" >&2; set_rc 4; fi
 exit \$rc
 EOF

@@ -43,7 +43,7 @@ pub struct Global {
         global = true,
         value_name = "DIR",
         env = "BERTH_ROOT",
-        default_value = "/var/lib/berth"
+        default_value_os_t = default_dirs().0
     )]
     pub root: PathBuf,
     /// Runtime state: the runtime's state dirs, monitor sockets, leases
@@ -52,7 +52,7 @@ pub struct Global {
         global = true,
         value_name = "DIR",
         env = "BERTH_RUNROOT",
-        default_value = "/run/berth"
+        default_value_os_t = default_dirs().1
     )]
     pub runroot: PathBuf,
     /// error, warn, info, debug or trace
@@ -101,6 +101,16 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log_level);
+    if berth_engine::userns::euid() != 0 {
+        // returns only with an error: the command goes on in the user's namespace
+        let Err(e) = enter_rootless(&cli.global);
+        eprintln!("Error: {e}");
+        return ExitCode::from(EXIT_BERTH_ERROR);
+    }
+    berth_engine::userns::resume();
+    if berth_engine::userns::active() {
+        berth_engine::set_cgroup_manager(berth_engine::CgroupDriver::Cgroupfs);
+    }
     if let Some(manager) = cli.global.cgroup_manager {
         berth_engine::set_cgroup_manager(match manager {
             CgroupManager::Systemd => berth_engine::CgroupDriver::Systemd,
@@ -122,6 +132,40 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BERTH_ERROR)
         }
     }
+}
+
+/// Storage and run state when `--root`/`--runroot` are not given: /var/lib/berth and
+/// /run/berth for root; podman's per-user places for anyone else (see
+/// [`berth_engine::rootless::default_dirs`]).
+fn default_dirs() -> (PathBuf, PathBuf) {
+    let uid = berth_engine::userns::euid();
+    let var = |name: &str| std::env::var_os(name).map(PathBuf::from);
+    let per_user = (uid != 0)
+        .then(|| {
+            berth_engine::rootless::default_dirs(
+                uid,
+                var("HOME").as_deref(),
+                var("XDG_DATA_HOME").as_deref(),
+                var("XDG_RUNTIME_DIR").as_deref(),
+            )
+        })
+        .flatten();
+    per_user.unwrap_or_else(|| (PathBuf::from("/var/lib/berth"), PathBuf::from("/run/berth")))
+}
+
+/// An unprivileged user's `berth` runs as root of the user's namespace (see
+/// [`berth_engine::userns`]), before anything else and while single-threaded. Its cgroups
+/// are cgroupfs ones (systemd's driver would need the user's own systemd and bus).
+fn enter_rootless(global: &Global) -> Result<std::convert::Infallible, berth_engine::Error> {
+    if global.cgroup_manager == Some(CgroupManager::Systemd) {
+        return Err(berth_engine::Error::Rootless(
+            "--cgroup-manager systemd is not supported for a user (it needs the user's \
+             systemd and session bus): use cgroupfs"
+                .into(),
+        ));
+    }
+    let user = berth_engine::userns::User::current();
+    berth_engine::userns::enter(&user, &global.root, &global.runroot)
 }
 
 /// Log lines on stderr as `level: message`; `--log-level` sets how much.

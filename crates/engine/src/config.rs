@@ -457,6 +457,22 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// Whether any limit is asked for (what needs a cgroup of the container's own).
+    pub fn limits_asked(&self) -> bool {
+        self.memory.is_some()
+            || self.memory_reservation.is_some()
+            || self.oom_kill_disable
+            || self.nano_cpus.is_some()
+            || self.cpu_shares.is_some()
+            || self.cpu_quota.is_some()
+            || self.cpu_period.is_some()
+            || self.cpuset_cpus.is_some()
+            || self.cpuset_mems.is_some()
+            || self.pids_limit.is_some_and(|p| p > 0)
+            || self.blkio_weight.is_some()
+            || !self.throttle.is_empty()
+    }
+
     /// `--cpus 1.5`.
     pub fn parse_cpus(text: &str) -> Result<u64> {
         let cpus: f64 = text

@@ -59,7 +59,7 @@ pub fn is_opaque(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr) -> bool {
         return false;
     };
     let mut buf = [0u8; 4];
-    matches!(rustix::fs::fgetxattr(&fd, "trusted.overlay.opaque", &mut buf), Ok(n) if n >= 1 && buf[0] == b'y')
+    matches!(rustix::fs::fgetxattr(&fd, berth_image::overlay_xattr::opaque(), &mut buf), Ok(n) if n >= 1 && buf[0] == b'y')
 }
 
 /// The upper dir of a container's overlay root and the image's layer dirs (top first).

@@ -63,6 +63,10 @@ pub enum Error {
     #[error("{0}")]
     Runtime(#[from] berth_container::Error),
 
+    /// Rootless `berth`: what the user's account or the host lacks, and how to fix it.
+    #[error("rootless: {0}")]
+    Rootless(String),
+
     #[error("{0}")]
     Other(String),
 }

@@ -59,6 +59,7 @@ pub mod time;
 pub mod top;
 pub mod units;
 pub mod update;
+pub mod userns;
 pub mod volume;
 pub mod warnings;
 

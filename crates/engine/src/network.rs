@@ -181,8 +181,14 @@ fn valid_network_name(name: &str) -> bool {
 impl NetworkOptions {
     /// Validate the flags (pure: whether a named network exists is [`check`]'s business).
     pub fn parse(f: &NetworkFlags<'_>) -> Result<NetworkOptions> {
+        let rootless = crate::userns::active();
         let network = match f.network.map(str::trim) {
-            None | Some("" | "default" | "private" | "bridge") => "bridge".to_string(),
+            // podman's default for a user: a user-mode stack (a user makes no bridge)
+            None | Some("" | "default" | "private") if rootless => {
+                crate::slirp::NETWORK.to_string()
+            }
+            None | Some("" | "default" | "private") => "bridge".to_string(),
+            Some("bridge") if !rootless => "bridge".to_string(),
             Some(n @ ("none" | "host")) => n.to_string(),
             Some(n) if n == crate::slirp::NETWORK || n.starts_with("slirp4netns:") => {
                 let opts = n.split_once(':').map_or("", |(_, o)| o);
@@ -198,6 +204,14 @@ impl NetworkOptions {
                     ));
                 }
                 n.to_string()
+            }
+            Some(n) if rootless && valid_network_name(n) => {
+                return Err(flag(
+                    "--network",
+                    n,
+                    "bridge networks need root (a bridge and NAT in the host's network \
+                     namespace); rootless containers use slirp4netns (the default), none or host",
+                ));
             }
             Some(n) if valid_network_name(n) => n.to_string(),
             Some(n) => {

@@ -110,6 +110,9 @@ pub fn create(
     crate::network::check(engine, &config.net)?;
     config.namespaces.check(engine)?;
     config.resources.throttle.check()?;
+    if crate::userns::active() {
+        spec::refuse_rootless_limits_on_v1(config.resources.limits_asked())?;
+    }
     let (id, name) = engine.records.reserve(name)?;
     let mut record = ContainerRecord {
         id: id.clone(),

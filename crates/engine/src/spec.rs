@@ -110,9 +110,32 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// where podman puts its `libpod-<id>.scope`) with systemd.
 pub fn cgroups_path(id: &str, manager: CgroupDriver) -> String {
     match manager {
+        CgroupDriver::Cgroupfs if crate::userns::active() => {
+            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            rootless_cgroups_path(&own, id)
+        }
         CgroupDriver::Cgroupfs => format!("{}/{id}", crate::cgroup_parents::CONTAINERS),
         CgroupDriver::Systemd => format!("machine.slice:berth:{id}"),
     }
+}
+
+/// A rootless container's cgroup on cgroup v2: `berth-<id>` beside the cgroup `berth` runs
+/// in (`own`: /proc/self/cgroup). A subtree delegated to a user (systemd's user@UID.service)
+/// has the user's processes in leaves, and a cgroup with processes cannot hand controllers
+/// to children (v2's no-internal-processes rule), so the container goes next to the leaf,
+/// into the delegated parent the user may write. cgroup v1 gives a user nothing, and the
+/// runtime then runs the container without a cgroup of its own.
+fn rootless_cgroups_path(own: &str, id: &str) -> String {
+    let unified = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/");
+    let parent = std::path::Path::new(unified.trim())
+        .parent()
+        .and_then(|p| p.to_str())
+        .unwrap_or("/")
+        .trim_end_matches('/');
+    format!("{parent}/berth-{id}")
 }
 
 /// A capability name as the runtime-spec writes it (`net_admin` → `CAP_NET_ADMIN`).
@@ -553,8 +576,10 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     if let Some(cpu) = crate::limit::cpu_resources(r) {
         resources["cpu"] = cpu;
     }
-    // podman's default pids limit.
-    let pids = r.pids_limit.unwrap_or(2048);
+    // podman's default pids limit (not for a user: a default must not make a container
+    // need a cgroup that cgroup v1 does not give a user).
+    let default_pids = if crate::userns::active() { 0 } else { 2048 };
+    let pids = r.pids_limit.unwrap_or(default_pids);
     if pids > 0 {
         resources["pids"] = json!({"limit": pids});
     }
@@ -569,6 +594,12 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
         resources["blockIO"] = block_io;
     }
 
+    if crate::userns::active() {
+        let limits = ["memory", "cpu", "pids", "blockIO"]
+            .iter()
+            .any(|k| resources.get(k).is_some());
+        refuse_rootless_limits_on_v1(limits)?;
+    }
     let mut linux = json!({
         "sysctl": sysctl,
         "resources": resources,
@@ -626,6 +657,24 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
 }
 
 /// /etc/hosts of a container.
+/// A rootless container's limits need a cgroup of the user's own: cgroup v2 can delegate a
+/// subtree to a user, cgroup v1 gives a user none. podman then warns and runs without the
+/// limits; a limit the user asked for must not silently vanish, so berth refuses.
+pub fn refuse_rootless_limits_on_v1(limits: bool) -> Result<()> {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let v2 = rustix::fs::statfs("/sys/fs/cgroup").is_ok_and(|fs| fs.f_type == CGROUP2_SUPER_MAGIC);
+    if limits && !v2 {
+        return Err(Error::Rootless(
+            "resource limits (--memory, --cpus, --cpu-shares, --pids-limit, --blkio-weight, \
+             --device-*-bps/iops) need a cgroup of the user's own, and on this cgroup v1 \
+             host an unprivileged user gets none: run without them (as root they work), or \
+             on a cgroup v2 host that delegates a subtree to the user"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn hosts_file(record: &ContainerRecord) -> String {
     let mut text =
         String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
@@ -732,6 +781,19 @@ mod tests {
             11
         );
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], 2048);
+        assert_eq!(
+            rootless_cgroups_path(
+                "0::/user.slice/user-1000.slice/user@1000.service/app.slice/shell.scope\n",
+                "c1"
+            ),
+            "/user.slice/user-1000.slice/user@1000.service/app.slice/berth-c1"
+        );
+        assert_eq!(
+            rootless_cgroups_path("0::/deleg/shell\n", "c1"),
+            "/deleg/berth-c1"
+        );
+        assert_eq!(rootless_cgroups_path("0::/\n", "c1"), "/berth-c1");
+        assert_eq!(rootless_cgroups_path("12:cpu:/x\n", "c1"), "/berth-c1");
         assert_eq!(v["linux"]["cgroupsPath"], format!("/berth/{}", r.id));
         let systemd = Inputs {
             cgroup_manager: CgroupDriver::Systemd,

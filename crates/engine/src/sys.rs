@@ -2,7 +2,7 @@
 //! not wrap. Each function states its contract.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// Which side of a fork we are on.
 pub enum Forked {
@@ -167,8 +167,11 @@ pub fn close_fds_except(keep: &[RawFd]) {
 /// enters that namespace for the two ioctls and returns to its own.
 pub fn loopback_up_in(pid: i32) -> io::Result<()> {
     use std::fs::File;
-    let ours = File::open("/proc/self/ns/net")?;
     let theirs = File::open(format!("/proc/{pid}/ns/net"))?;
+    if crate::userns::active() {
+        return loopback_up_from_child(theirs.as_fd());
+    }
+    let ours = File::open("/proc/self/ns/net")?;
     // SAFETY: setns with a namespace fd we opened; it affects only this (single) thread.
     if unsafe { libc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
         return Err(io::Error::last_os_error());
@@ -180,6 +183,47 @@ pub fn loopback_up_in(pid: i32) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     result
+}
+
+/// Rootless: root of the user's namespace may enter the container's network namespace but
+/// not go back to the host's (the host's user namespace owns that), so a child does it and
+/// exits, with the errno as its exit status.
+fn loopback_up_from_child(theirs: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: the monitor is single-threaded; the child only makes syscalls and _exits.
+    match unsafe { fork() }? {
+        Forked::Child => {
+            // SAFETY: setns with a namespace fd we opened, in the child's single thread.
+            let entered = unsafe { libc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNET) } == 0;
+            let code = match entered.then(set_loopback_up) {
+                Some(Ok(())) => 0,
+                Some(Err(e)) => e.raw_os_error().unwrap_or(libc::EIO).min(255),
+                None => io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO)
+                    .min(255),
+            };
+            exit_now(code)
+        }
+        Forked::Parent(child) => {
+            let mut status = 0;
+            loop {
+                // SAFETY: waits for our own child; status is a valid out pointer.
+                let r = unsafe { libc::waitpid(child, &mut status, 0) };
+                if r == child {
+                    break;
+                }
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    return Err(e);
+                }
+            }
+            match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+                (true, 0) => Ok(()),
+                (true, errno) => Err(io::Error::from_raw_os_error(errno)),
+                _ => Err(io::Error::other("the loopback helper was killed")),
+            }
+        }
+    }
 }
 
 fn set_loopback_up() -> io::Result<()> {
@@ -250,4 +294,47 @@ pub fn clone_mount_from(pid: i32, source: &str, target: &std::path::Path) -> io:
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
     )?;
     Ok(())
+}
+
+/// unshare(2) of the user namespace: the calling process gets a new, unmapped one.
+///
+/// # Safety
+/// The process must be single-threaded (the kernel refuses otherwise, and a thread that
+/// shared our credentials would keep the old ones).
+pub unsafe fn unshare_user_namespace() -> io::Result<()> {
+    // SAFETY: no pointers; the caller guarantees a single thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// unshare(2) of the mount namespace (a copy of the current one).
+pub fn unshare_mount_namespace() -> io::Result<()> {
+    // SAFETY: no pointers; a new mount namespace affects only the calling thread's view,
+    // and the callers are single-threaded.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setns(2) into the namespace of `fd` (`flag`: its CLONE_NEW* type).
+///
+/// # Safety
+/// For a user namespace, the process must be single-threaded (the kernel refuses otherwise).
+pub unsafe fn set_namespace(fd: BorrowedFd<'_>, flag: i32) -> io::Result<()> {
+    // SAFETY: fd is a valid, open descriptor for the call's duration.
+    if unsafe { libc::setns(fd.as_raw_fd(), flag) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sleeps until a signal ends the process: the holder of a rootless user's namespaces.
+pub fn pause_forever() -> ! {
+    loop {
+        // SAFETY: pause takes no arguments and only returns on a caught signal.
+        unsafe { libc::pause() };
+    }
 }

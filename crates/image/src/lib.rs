@@ -11,6 +11,7 @@ pub mod config;
 pub mod digest;
 pub mod error;
 pub mod import;
+pub mod overlay_xattr;
 pub mod progress;
 pub mod reference;
 pub mod registry;

@@ -99,10 +99,15 @@ fn mount_new_api(
             Err(rustix::io::Errno::INVAL) => {
                 match fsconfig_set_string(&fs, "lowerdir+", lower.as_os_str()) {
                     Ok(()) => {}
-                    Err(rustix::io::Errno::INVAL) => return Err(NewApi::Unsupported),
+                    // no lowerdir+ at all (before 6.8; a 6.1 kernel says EOPNOTSUPP in a
+                    // user namespace)
+                    Err(rustix::io::Errno::INVAL | rustix::io::Errno::OPNOTSUPP) => {
+                        return Err(NewApi::Unsupported);
+                    }
                     Err(e) => return Err(failed("add lower dir", lower, e)),
                 }
             }
+            Err(rustix::io::Errno::OPNOTSUPP) => return Err(NewApi::Unsupported),
             Err(e) => return Err(failed("add lower dir", lower, e)),
         }
     }
@@ -112,6 +117,9 @@ fn mount_new_api(
         .map_err(|e| failed("set work dir", work, e))?;
     if options.volatile {
         fsconfig_set_flag(&fs, "volatile").map_err(|e| failed("set volatile on", target, e))?;
+    }
+    if crate::overlay_xattr::in_user_namespace() {
+        fsconfig_set_flag(&fs, "userxattr").map_err(|e| failed("set userxattr on", target, e))?;
     }
     fsconfig_create(&fs).map_err(|e| failed("create overlay for", target, e))?;
     let mnt = fsmount(&fs, FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
@@ -193,6 +201,9 @@ fn legacy_options(lowers: &[Vec<u8>], upper: &Path, work: &Path, options: Option
     data.extend(escape(work.as_os_str().as_bytes()));
     if options.volatile {
         data.extend(b",volatile");
+    }
+    if crate::overlay_xattr::in_user_namespace() {
+        data.extend(b",userxattr");
     }
     data
 }

@@ -155,7 +155,7 @@ fn apply(src: BorrowedFd<'_>, dst: BorrowedFd<'_>, links: &mut Links) -> io::Res
 
 fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     let mut value = [0u8; 4];
-    matches!(rustix::fs::fgetxattr(dir, "trusted.overlay.opaque", &mut value), Ok(1) if value[0] == b'y')
+    matches!(rustix::fs::fgetxattr(dir, crate::overlay_xattr::opaque(), &mut value), Ok(1) if value[0] == b'y')
 }
 
 fn stamps(st: &Stat) -> Timestamps {
@@ -214,7 +214,7 @@ fn copy_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
     let mut list = vec![0u8; size];
     let n = rustix::fs::flistxattr(src, &mut list[..])?;
     for name in list[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        if name.starts_with(b"trusted.overlay.") {
+        if crate::overlay_xattr::is_overlays(name) {
             continue;
         }
         let name = OsStr::from_bytes(name);

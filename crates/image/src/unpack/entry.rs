@@ -141,14 +141,27 @@ impl<'a> Unpacker<'a> {
                     }
                 };
                 self.replace(parent_fd.as_fd(), base_name, &shown)?;
-                rustix::fs::mknodat(
+                match rustix::fs::mknodat(
                     &parent_fd,
                     base_name,
                     file_type,
                     Mode::from_raw_mode(0o600),
                     dev,
-                )
-                .map_err(|e| self.io("mknod", &shown, e.into()))?;
+                ) {
+                    Ok(()) => {}
+                    // Rootless: a user namespace makes no device nodes (podman skips them
+                    // too); the container's /dev comes from the runtime anyway.
+                    Err(rustix::io::Errno::PERM)
+                        if kind != EntryType::Fifo && crate::overlay_xattr::in_user_namespace() =>
+                    {
+                        log::warn!(
+                            "{}: device node {shown} skipped: a user namespace cannot make devices",
+                            self.layer
+                        );
+                        return Ok(());
+                    }
+                    Err(e) => return Err(self.io("mknod", &shown, e.into())),
+                }
                 apply_at(parent_fd.as_fd(), base_name, &meta, true)
                     .map_err(|e| self.io("set metadata of", &shown, e))?;
             }
@@ -291,7 +304,7 @@ impl<'a> Unpacker<'a> {
                 let _ = parent_comps;
                 rustix::fs::fsetxattr(
                     parent,
-                    "trusted.overlay.opaque",
+                    crate::overlay_xattr::opaque(),
                     b"y",
                     rustix::fs::XattrFlags::empty(),
                 )
@@ -385,11 +398,12 @@ fn dir_error(layer: &str, shown: &str, e: DirError) -> Error {
     }
 }
 
-/// Which xattrs of an image are written. `trusted.overlay.*` never: an image could forge
-/// overlay's own metadata (redirects, metacopy, opacity) and change what other layers show.
-/// `security.selinux` neither: labels are the host's business, as podman does.
+/// Which xattrs of an image are written. overlay's own (`trusted.overlay.*`, and the
+/// `user.overlay.*` of a rootless mount) never: an image could forge overlay's metadata
+/// (redirects, metacopy, opacity) and change what other layers show. `security.selinux`
+/// neither: labels are the host's business, as podman does.
 fn xattr_allowed(name: &[u8]) -> bool {
-    if name.starts_with(b"trusted.overlay.") || name == b"security.selinux" {
+    if crate::overlay_xattr::is_overlays(name) || name == b"security.selinux" {
         return false;
     }
     name.starts_with(b"user.") || name.starts_with(b"trusted.") || name.starts_with(b"security.")
