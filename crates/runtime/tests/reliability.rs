@@ -413,7 +413,7 @@ fn a_hundred_lifecycles_in_parallel_leave_nothing() {
         assert_eq!(seen.init_fds, observed[0].init_fds);
     }
     reap_orphans();
-    let left = wait_until(Duration::from_secs(5), || {
+    let left = wait_until(Duration::from_secs(15), || {
         reap_orphans();
         env.processes().is_empty()
     });

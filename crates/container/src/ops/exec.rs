@@ -62,8 +62,39 @@ pub struct ExecOptions {
 }
 
 /// Runs a process in container `id`. In the foreground the result is its exit code; with
-/// `detach`, 0 once it runs.
+/// `detach`, 0 once it runs. Three steps: [`plan`] reads and checks everything and starts
+/// nothing, [`spawn`] makes the process and waits until it has exec'd, and the caller's
+/// side ends in [`supervise`] (or returns at once with `detach`).
 pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
+    let plan = plan(root, id, &options)?;
+    let started = spawn(&plan, options.console_socket, options.preserve_fds)?;
+    if let Some(path) = &options.pid_file {
+        state::write_pid_file(path, started.pid)?;
+    }
+    if options.detach {
+        sys::restore_signal_mask(&started.signal_mask).map_err(|e| Error::sys("sigprocmask", e))?;
+        return Ok(0);
+    }
+    let tty = match &started.relay_socket {
+        Some(socket) => Some(TtyRelay::new(receive_master(socket.as_fd())?)),
+        None => None,
+    };
+    supervise(started.pid, &started.pidfd, tty)
+}
+
+/// What an exec needs, read from the container's state and checked: nothing is started
+/// yet, and a bad process object or a container in the wrong state fails here.
+struct ExecPlan {
+    id: String,
+    record: state::Record,
+    process: spec::ProcessPlan,
+    namespaces: Namespaces,
+    seccomp: Option<berth_seccomp::Program>,
+    cgroup: ContainerCgroup,
+    init_pidfd: OwnedFd,
+}
+
+fn plan(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<ExecPlan> {
     let dir = root.open(id)?;
     let record = dir.load()?.ok_or_else(|| Error::WrongStatus {
         id: id.to_string(),
@@ -146,10 +177,42 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
             status: Status::Stopped.to_string(),
             message: "its init is gone".into(),
         })?;
+    Ok(ExecPlan {
+        id: id.to_string(),
+        record,
+        process,
+        namespaces,
+        seccomp,
+        cgroup,
+        init_pidfd,
+    })
+}
 
+/// The exec'd process, running the program: its pid and pidfd, the signal mask the runtime
+/// had (every signal is blocked until it supervises), and the socket a relayed terminal's
+/// master arrives on.
+struct Started {
+    pid: i32,
+    pidfd: OwnedFd,
+    signal_mask: sys::SignalMask,
+    relay_socket: Option<SyncSocket>,
+}
+
+/// Forks the process into the container's namespaces and cgroup, and waits until it has
+/// exec'd (passing signals on, and a seccomp listener to its agent).
+fn spawn(plan: &ExecPlan, console_socket: Option<OwnedFd>, preserve_fds: u32) -> Result<Started> {
+    let ExecPlan {
+        record,
+        process,
+        namespaces,
+        seccomp,
+        cgroup,
+        init_pidfd,
+        ..
+    } = plan;
     // A terminal without a console socket is relayed by us, over a socketpair.
     let mut relay_socket = None;
-    let console_socket = match (process.terminal, options.console_socket) {
+    let console_socket = match (process.terminal, console_socket) {
         (true, None) => {
             let (ours, theirs) = SyncSocket::pair()?;
             relay_socket = Some(ours);
@@ -176,9 +239,9 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     let v1_self_join = Some(cgroup.inner().open_v1_self_join()?).filter(|j| !j.is_empty());
     let (parent_sync, child_sync) = SyncSocket::pair()?;
     let signal_mask = sys::block_all_signals().map_err(|e| Error::sys("block signals", e))?;
-    let joined_user = join_user_namespace_first(&init_pidfd, &namespaces, record.pid)?;
-    let child_flags = join_flags(&namespaces, record.pid)?;
-    let parent_ns = enter_for_children(&init_pidfd, &namespaces)?;
+    let joined_user = join_user_namespace_first(init_pidfd, namespaces, record.pid)?;
+    let child_flags = join_flags(namespaces, record.pid)?;
+    let parent_ns = enter_for_children(init_pidfd, namespaces)?;
     let unified = cgroup.inner().open_unified_dir()?;
     // SAFETY: exec runs single-threaded; the child side ends in exec_child_main, which
     // never returns.
@@ -209,12 +272,12 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         Forked::Child => {
             drop(parent_sync);
             let ctx = ExecContext {
-                process: &process,
+                process,
                 init_pidfd: init_pidfd.as_fd(),
                 namespaces: child_flags,
                 console_socket,
                 chroot,
-                preserve_fds: options.preserve_fds,
+                preserve_fds,
                 last_cap: spec::last_cap(),
                 seccomp: seccomp.as_ref(),
                 signal_mask: &signal_mask,
@@ -247,6 +310,30 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
     attach?;
     kill_point("exec:attached");
     parent_sync.send(&Message::Continue)?;
+    wait_until_execd(plan, pid, &pidfd, &parent_sync)?;
+    // EOF: the process exec'd (the sync socket is close-on-exec).
+    kill_point("exec:execd");
+    let mut guard = guard;
+    guard.armed = false;
+    drop(guard);
+    Ok(Started {
+        pid,
+        pidfd,
+        signal_mask,
+        relay_socket,
+    })
+}
+
+/// Waits for the EOF of the sync socket (close-on-exec: the child has exec'd), handing a
+/// seccomp listener to the container's agent on the way.
+fn wait_until_execd(
+    plan: &ExecPlan,
+    pid: i32,
+    pidfd: &OwnedFd,
+    parent_sync: &SyncSocket,
+) -> Result<()> {
+    let record = &plan.record;
+    let id = plan.id.as_str();
     let signals = sys::signalfd_all().map_err(|e| Error::sys("signalfd", e))?;
     // A terminating signal before the exec gives up (the child may never get there: one
     // frozen in a paused container, say); any other signal is passed on, and the child keeps
@@ -259,13 +346,13 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
         if let Some(sig) = rustix::process::Signal::from_named_raw(signal)
             && signal != libc::SIGCHLD
         {
-            let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
+            let _ = rustix::process::pidfd_send_signal(pidfd, sig);
         }
         Ok(())
     };
     loop {
         match parent_sync.recv_or_signal(signals.as_fd(), &mut on_signal)? {
-            None => break,
+            None => return Ok(()),
             Some((Message::SeccompListener, Some(fd))) => {
                 if let Some(profile) = record
                     .config
@@ -289,22 +376,6 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
             }
         }
     }
-    // EOF: the process exec'd (the sync socket is close-on-exec).
-    kill_point("exec:execd");
-    let mut guard = guard;
-    guard.armed = false;
-    if let Some(path) = &options.pid_file {
-        state::write_pid_file(path, pid)?;
-    }
-    if options.detach {
-        sys::restore_signal_mask(&signal_mask).map_err(|e| Error::sys("sigprocmask", e))?;
-        return Ok(0);
-    }
-    let tty = match &relay_socket {
-        Some(socket) => Some(TtyRelay::new(receive_master(socket.as_fd())?)),
-        None => None,
-    };
-    supervise(pid, &pidfd, tty)
 }
 
 /// The container's process with the command line's changes applied.
