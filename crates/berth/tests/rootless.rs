@@ -399,6 +399,18 @@ fn a_user_runs_containers_without_root() {
             "{err}"
         );
     }
+    // the host's network: the user's own view of it
+    let out = user.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb",
+        "cat",
+        "/proc/net/dev",
+    ]);
+    let host_dev = fs::read_to_string("/proc/net/dev").unwrap();
+    assert_eq!(out.lines().count(), host_dev.lines().count(), "{out}");
     let out = user.berth(&["run", "--rm", "--network", "bridge", "bb", "true"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(
