@@ -164,7 +164,7 @@ fn plan(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<ExecPlan> {
         Some(profile) => Some(
             berth_seccomp::Cache::new(root.path().join(crate::seccomp::CACHE_DIR))
                 .load_or_compile(&profile, berth_seccomp::native_arch())
-                .map_err(|e| Error::invalid("linux.seccomp", e.to_string()))?,
+                .map_err(Error::SeccompProfile)?,
         ),
         None => None,
     };
