@@ -37,7 +37,6 @@ pub(crate) fn c_string(what: &str, bytes: impl Into<Vec<u8>>) -> Result<CString,
     CString::new(bytes).map_err(|_| InitError::Process(format!("{what} contains a NUL byte")))
 }
 
-pub use console::set_window_size;
 pub use exec::{ExecContext, exec_child_main};
 pub use procfs::ProcHandle;
 pub use rootfs::mounts_below;
