@@ -538,7 +538,7 @@ pub fn exec(engine: &Engine, id: &str, request: ExecRequest) -> Result<i32> {
                 cwd: request.workdir.map(Into::into),
                 user,
                 capabilities: if request.privileged {
-                    spec::ALL_CAPS.iter().map(|c| c.to_string()).collect()
+                    spec::all_caps().map(str::to_string).collect()
                 } else {
                     Vec::new()
                 },

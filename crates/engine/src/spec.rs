@@ -34,51 +34,13 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_SYS_CHROOT",
 ];
 
-/// Every capability (for `--privileged` and `--cap-add ALL`); the runtime drops the ones
-/// this kernel does not know.
-pub const ALL_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_DAC_READ_SEARCH",
-    "CAP_FOWNER",
-    "CAP_FSETID",
-    "CAP_KILL",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",
-    "CAP_NET_RAW",
-    "CAP_IPC_LOCK",
-    "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",
-    "CAP_SYS_RAWIO",
-    "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",
-    "CAP_SYS_ADMIN",
-    "CAP_SYS_BOOT",
-    "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",
-    "CAP_SYS_TIME",
-    "CAP_SYS_TTY_CONFIG",
-    "CAP_MKNOD",
-    "CAP_LEASE",
-    "CAP_AUDIT_WRITE",
-    "CAP_AUDIT_CONTROL",
-    "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN",
-    "CAP_SYSLOG",
-    "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",
-    "CAP_AUDIT_READ",
-    "CAP_PERFMON",
-    "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-];
+/// Every capability by name, at its kernel number (for `--privileged` and `--cap-add ALL`;
+/// the runtime drops the ones this kernel does not know): berth-container's one table.
+pub fn all_caps() -> impl Iterator<Item = &'static str> {
+    berth_container::spec::CAPABILITIES
+        .iter()
+        .map(|(_, name)| *name)
+}
 
 const MASKED_PATHS: &[&str] = &[
     "/proc/acpi",
@@ -146,7 +108,7 @@ pub fn normalize_cap(name: &str) -> Result<String> {
     } else {
         format!("CAP_{upper}")
     };
-    if full != "ALL" && !ALL_CAPS.contains(&full.as_str()) {
+    if full != "ALL" && !all_caps().any(|c| c == full) {
         return Err(Error::flag(
             "--cap-add/--cap-drop",
             name,
@@ -160,7 +122,7 @@ pub fn normalize_cap(name: &str) -> Result<String> {
 /// order: `--cap-drop ALL --cap-add NET_ADMIN` keeps only NET_ADMIN).
 pub fn capabilities(config: &ContainerConfig) -> Result<Vec<String>> {
     if config.privileged {
-        return Ok(ALL_CAPS.iter().map(|c| c.to_string()).collect());
+        return Ok(all_caps().map(str::to_string).collect());
     }
     let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
     for drop in &config.cap_drop {
@@ -174,7 +136,7 @@ pub fn capabilities(config: &ContainerConfig) -> Result<Vec<String>> {
     for add in &config.cap_add {
         let add = normalize_cap(add)?;
         if add == "ALL" {
-            caps = ALL_CAPS.iter().map(|c| c.to_string()).collect();
+            caps = all_caps().map(str::to_string).collect();
         } else if !caps.contains(&add) {
             caps.push(add);
         }
@@ -397,8 +359,7 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     let mut caps = capabilities(config)?;
     if config.privileged || config.cap_add.iter().any(|c| c.eq_ignore_ascii_case("all")) {
         caps.retain(|c| {
-            ALL_CAPS
-                .iter()
+            all_caps()
                 .position(|a| a == c)
                 .is_none_or(|bit| bit >= 64 || inputs.host_caps & (1u64 << bit) != 0)
         });
