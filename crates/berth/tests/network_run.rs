@@ -1059,3 +1059,100 @@ fn slirp4netns_ports_and_the_host_loopback_rule() {
     n.env.ok(&["rm", "-f", "web"]);
     n.assert_clean();
 }
+
+/// `network connect` and `disconnect` on a running container (docker's verbs): a second
+/// interface with its address on the other network, the peers there reach it by name and by
+/// its alias, disconnect takes the interface and the name away; a network's `-o mtu=` is the
+/// MTU of the bridge and of the container's interface.
+#[test]
+fn connect_and_disconnect_a_running_container_and_the_mtu() {
+    if !can_net("connect_and_disconnect_a_running_container_and_the_mtu") {
+        return;
+    }
+    let n = Net::new();
+    n.env.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.231.9.0/24",
+        "-o",
+        "mtu=1400",
+        "back",
+    ]);
+    n.env
+        .ok(&["network", "create", "--subnet", "10.231.10.0/24", "side"]);
+    let body = httpd("from-web");
+    n.detached(&["--name", "web", "--network", "side"], &argv(&body));
+    n.detached(&["--name", "peer", "--network", "back"], &["sleep", "1000"]);
+    // the peer's interface has the network's MTU
+    let mtu = n
+        .env
+        .ok(&["exec", "peer", "cat", "/sys/class/net/eth0/mtu"]);
+    assert_eq!(mtu.trim(), "1400");
+
+    // web joins back: eth1 with an address of back, the MTU of back, a name and an alias there
+    n.env.ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "www",
+        "--ip",
+        "10.231.9.50",
+        "back",
+        "web",
+    ]);
+    // its new host veth must go too
+    n.remember(&n.env.inspect("web", "{{.Id}}"));
+    let addrs = n
+        .env
+        .ok(&["exec", "web", "ip", "-4", "-o", "addr", "show", "eth1"]);
+    assert!(addrs.contains("10.231.9.50/24"), "{addrs}");
+    let mtu = n.env.ok(&["exec", "web", "cat", "/sys/class/net/eth1/mtu"]);
+    assert_eq!(mtu.trim(), "1400");
+    for name in ["web", "www"] {
+        let out = n
+            .env
+            .ok(&["exec", "peer", "sh", "-c", &wget_line(name, 80)]);
+        assert_eq!(out.trim(), "from-web", "peer -> {name}");
+    }
+    let nets = n.env.inspect(
+        "web",
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+    );
+    assert!(nets.contains("back") && nets.contains("side"), "{nets}");
+    // connecting twice is refused, naming both
+    let out = n.env.berth(&["network", "connect", "back", "web"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("already connected"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // disconnect: the interface goes, the peer no longer finds it by name
+    n.env.ok(&["network", "disconnect", "back", "web"]);
+    let links = n.env.ok(&["exec", "web", "ls", "/sys/class/net"]);
+    assert!(!links.contains("eth1"), "{links}");
+    let hosts = n.env.ok(&["exec", "peer", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains("10.231.9.50"), "{hosts}");
+    let out = n.env.berth(&["network", "disconnect", "back", "web"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("not connected"),
+        "{}",
+        text(&out.stderr)
+    );
+    // a stopped container cannot be connected
+    n.env.ok(&["stop", "-t", "0", "peer"]);
+    let out = n.env.berth(&["network", "connect", "side", "peer"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("not running"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    n.env.ok(&["rm", "-f", "web", "peer"]);
+    n.env.ok(&["network", "rm", "back", "side"]);
+    n.assert_clean();
+}
