@@ -574,6 +574,21 @@ fn teardown_on_stop_and_after_a_killed_monitor() {
     }));
     assert_eq!(n.env.ok(&["port", "s"]), "");
     n.env.ok(&["rm", "s"]);
+    // A process that ends by itself: its monitor takes the network down before any rm.
+    let p = free_port();
+    let spec = format!("127.0.0.1:{p}:80");
+    let id = n.detached(&["--name", "brief", "-p", &spec], &["sleep", "1"]);
+    let veths = n.remember(&id);
+    let veth = veths[0]["host_veth"].as_str().unwrap().to_string();
+    assert!(link_exists(&veth));
+    assert!(
+        n.env
+            .eventually(Duration::from_secs(10), || !link_exists(&veth)),
+        "veth {veth} left after the container exited on its own"
+    );
+    assert_eq!(n.env.inspect("brief", "{{.State.Status}}"), "exited");
+    assert_eq!(n.env.ok(&["port", "brief"]), "");
+    n.env.ok(&["rm", "brief"]);
     n.assert_clean();
 }
 
