@@ -327,3 +327,70 @@ fn rmi_refuses_an_image_a_container_uses_unless_forced() {
     assert_eq!(berth.ok(&["image", "prune", "-f"]).trim(), &id[7..]);
     assert_eq!(berth.ok(&["images", "-q"]), "");
 }
+
+/// A full disk mid-import: exit 125, an error that says so and names the file, and nothing
+/// half-stored (no blob, no layer, no image, an empty tmp/). The store is a 6 MiB tmpfs (room
+/// for busybox's layer and blob, ~2 MiB each), the tarball holds 8 MiB more.
+#[test]
+fn a_full_disk_fails_the_import_and_stores_nothing() {
+    if !ready() {
+        return;
+    }
+    let berth = Berth::new();
+    let rootfs = berth.busybox_dir();
+    std::fs::write(rootfs.join("filler"), vec![7u8; 8 << 20]).unwrap();
+    let tar = berth.busybox_tar();
+    let root = berth.root();
+    std::fs::create_dir_all(&root).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=6m",
+            "berth-test-full",
+            root.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a small tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(root.clone());
+
+    let run = berth.run(&["import", tar.to_str().unwrap(), "full"]);
+    assert_eq!(run.code, 125, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with("Error: ")
+            && run.stderr.contains("No space left on device")
+            && run.stderr.contains("the store's disk is full")
+            && run.stderr.contains("rootfs.tar"),
+        "{}",
+        run.stderr
+    );
+    let count = |dir: &str| {
+        std::fs::read_dir(root.join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(count("blobs/sha256"), 0, "no blob");
+    assert_eq!(count("tmp"), 0, "nothing left in tmp/");
+    let layers: Vec<_> = std::fs::read_dir(root.join("layers"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name())
+                .filter(|n| n.len() == 64)
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(layers.is_empty(), "no layer: {layers:?}");
+    assert_eq!(berth.ok(&["images", "-q"]), "");
+    // with room again (the filler gone) the same store takes the image
+    std::fs::remove_file(rootfs.join("filler")).unwrap();
+    let tar = berth.busybox_tar();
+    id_line(&berth.ok(&["import", tar.to_str().unwrap(), "full"]));
+}

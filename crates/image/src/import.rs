@@ -110,9 +110,22 @@ pub fn import_with_message(
     store.add_image(&manifest_bytes, &names)
 }
 
-/// An unreadable or non-tar input is named by its path.
+/// An unreadable or non-tar input is named by its path. A full store is not the input's
+/// fault: the layer is written while the input is read, so its write errors come back
+/// through the reader, and they are said as what they are.
 fn name_input(e: Error, path: &Path) -> Error {
     match e {
+        Error::Read { source, .. }
+            if matches!(source.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT)) =>
+        {
+            Error::Read {
+                what: format!(
+                    "{} into the store (the store's disk is full)",
+                    path.display()
+                ),
+                source,
+            }
+        }
         Error::Read { source, .. } => Error::Read {
             what: format!("{}: not a (gzip/zstd) tar archive", path.display()),
             source,
