@@ -325,3 +325,57 @@ fn parallel_pulls_and_a_killed_pull() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].layers.len(), 5);
 }
+
+/// On a terminal (a pty from script(1)) pull draws podman-like bars: one per blob, named by
+/// its short digest, redrawn in place (escape sequences), each left as "... done"; the
+/// messages around them stay plain lines.
+#[test]
+fn pull_on_a_terminal_draws_a_bar_per_layer() {
+    if !registry_tools() {
+        return;
+    }
+    if !Path::new("/usr/bin/script").exists() {
+        if std::env::var("BERTH_REQUIRE_ROOT").as_deref() == Ok("1") {
+            panic!("script(1) (util-linux) is missing");
+        }
+        eprintln!("skipped: script(1) is missing");
+        return;
+    }
+    let images = Images::build();
+    let reg = Registry::start(Auth::None);
+    reg.push(&images.src("bb"), "t/bb:oci", &[]);
+    let root = tempfile::tempdir().unwrap();
+    let name = format!("{}/t/bb:oci", reg.addr);
+    let typescript = root.path().join("typescript");
+    let line = format!(
+        "BERTH_DEFAULT_NETWORK=none HOME={home} REGISTRY_AUTH_FILE={home}/auth.json {bin} --root {home} --runroot {home}/run pull {name}",
+        home = root.path().display(),
+        bin = env!("CARGO_BIN_EXE_berth"),
+    );
+    let o = Command::new("script")
+        .args(["-qec", &line])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains("\u{1b}["),
+        "bars are drawn with escape sequences: {shown:?}"
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&reg.manifest("t/bb:oci")).unwrap();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let short = &layer["digest"].as_str().unwrap()["sha256:".len()..][..12];
+        let bar = format!("Copying blob {short} done");
+        assert!(shown.contains(&bar), "no {bar:?} in {shown:?}");
+    }
+    assert!(
+        shown.contains("Writing manifest to image destination"),
+        "{shown:?}"
+    );
+    assert!(
+        !shown.contains("Copying blob sha256:"),
+        "plain lines are for pipes, not terminals: {shown:?}"
+    );
+}
