@@ -123,3 +123,58 @@ fn lies_truncations_and_outages_fail_cleanly() {
         t0.elapsed()
     );
 }
+
+/// 403 is final: the pull fails at once naming the reference and the status. 429 is a
+/// registry asking to slow down: one such answer is retried and the pull succeeds; a
+/// registry that keeps answering 429 fails after the bounded retries, naming it.
+#[test]
+fn forbidden_fails_and_too_many_requests_is_retried() {
+    if !registry_tools() {
+        return;
+    }
+    let images = Images::build();
+    let reg = Registry::start(Auth::None);
+    reg.push(&images.src("bb"), "t/bb:oci", &["--format", "oci"]);
+    let upstream = reg.addr.clone();
+    let busy_once = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let front = Server::start(move |head, headers, mut stream| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        let answer = |status: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        };
+        if path.contains("/forbidden/") {
+            let _ = stream.write_all(answer("403 Forbidden").as_bytes());
+        } else if path.contains("/toomany/") {
+            let _ = stream.write_all(answer("429 Too Many Requests").as_bytes());
+        } else if path.contains("/busy/")
+            && path.contains("/manifests/")
+            && busy_once.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            let _ = stream.write_all(answer("429 Too Many Requests").as_bytes());
+        } else {
+            let head = head.replace("/busy/", "/");
+            forward(&upstream, &head, headers, stream);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (prefix, status) in [("forbidden", "403"), ("toomany", "429")] {
+        let r = Reference::parse(&format!("{}/{prefix}/t/bb:oci", front.addr)).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = pull(&store, &r, &PullOptions::default(), &Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&r.to_string()) && e.contains(status), "{e}");
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            t0.elapsed()
+        );
+        assert!(store.list().unwrap().is_empty());
+    }
+    let r = Reference::parse(&format!("{}/busy/t/bb:oci", front.addr)).unwrap();
+    pull(&store, &r, &PullOptions::default(), &Silent).expect("one 429 is retried");
+    assert_eq!(store.list().unwrap().len(), 1);
+}
