@@ -9,12 +9,14 @@
 # Both import the same busybox rootfs tarball (scripts/busybox-rootfs.sh), each into its own
 # temporary storage, so neither sees the host's images or containers.
 # Knobs: N (rounds, default 30), WARMUP (3), K (containers for ps, 20), BERTH (binary),
-#        PAR (16), R (10; 0 skips the parallel part), PODMAN=0 to time berth alone,
+#        PAR (16), R (10; 0 skips the parallel part), IMAGES (1; e.g. 200 images for `images`
+#        to list), PODMAN=0 to time berth alone,
 #        KEEP=1 to keep the temp dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "front.sh: needs root" >&2; exit 1; }
 N=${N:-30} WARMUP=${WARMUP:-3} K=${K:-20} PODMAN=${PODMAN:-1} PAR=${PAR:-16} R=${R:-10}
+IMAGES=${IMAGES:-1}
 BERTH=${BERTH:-$PWD/target/release/berth}
 [ -x "$BERTH" ] || cargo build --release -q -p berth
 W=$(mktemp -d /tmp/berth-front.XXXXXX)
@@ -40,6 +42,11 @@ scripts/busybox-rootfs.sh "$W/rootfs"
 tar -C "$W/rootfs" -cf "$W/rootfs.tar" .
 "${B[@]}" import "$W/rootfs.tar" bench-busybox >/dev/null
 [ "$PODMAN" = 1 ] && "${P[@]}" import -q "$W/rootfs.tar" bench-busybox >/dev/null
+# IMAGES-1 more images for `images` to list: each its own config (an ENV), one shared layer
+for i in $(seq 2 "$IMAGES"); do
+  "${B[@]}" import -c "ENV=BENCH_IMAGE=$i" "$W/rootfs.tar" "bench-image-$i" >/dev/null
+  [ "$PODMAN" = 1 ] && "${P[@]}" import -q -c "ENV=BENCH_IMAGE=$i" "$W/rootfs.tar" "bench-image-$i" >/dev/null
+done
 for i in $(seq 1 "$K"); do
   "${B[@]}" run --network none --name "ps$i" bench-busybox true >/dev/null
   [ "$PODMAN" = 1 ] && "${P[@]}" run --network none --name "ps$i" localhost/bench-busybox true >/dev/null

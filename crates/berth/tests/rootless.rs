@@ -238,14 +238,11 @@ fn rootfs_tar(dir: &Path) -> PathBuf {
     tar
 }
 
-fn cgroup_v2_host() -> bool {
-    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
-}
-
-#[test]
-fn a_user_runs_containers_without_root() {
-    if !can_run("a_user_runs_containers_without_root") {
-        return;
+/// The test's directory, its user, and the rootfs tarball the user may read; None when the
+/// test cannot run here. (Bound in this order, the user goes before the directory.)
+fn user_with_rootfs(test: &str) -> Option<(tempfile::TempDir, User, PathBuf)> {
+    if !can_run(test) {
+        return None;
     }
     let dir = tempfile::Builder::new()
         .prefix("berth-rl-")
@@ -254,6 +251,18 @@ fn a_user_runs_containers_without_root() {
     let user = User::create(dir.path());
     let tar = rootfs_tar(dir.path());
     user.give(&tar);
+    Some((dir, user, tar))
+}
+
+fn cgroup_v2_host() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+#[test]
+fn a_user_runs_containers_without_root() {
+    let Some((dir, user, tar)) = user_with_rootfs("a_user_runs_containers_without_root") else {
+        return;
+    };
 
     // storage and run state in the user's places, no --root given; the image's device node
     // is skipped with a warning, as podman does
@@ -489,16 +498,11 @@ fn a_user_pulls_and_runs_an_image() {
 /// scripts/v2-vm-tests.sh runs it in the cgroup v2 guest.
 #[test]
 fn a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree() {
-    if !can_run("a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree") {
+    let Some((dir, user, tar)) =
+        user_with_rootfs("a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree")
+    else {
         return;
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("berth-rl-")
-        .tempdir()
-        .unwrap();
-    let user = User::create(dir.path());
-    let tar = rootfs_tar(dir.path());
-    user.give(&tar);
+    };
     user.ok(&["import", tar.to_str().unwrap(), "bb"]);
     let hog = [
         "run",
