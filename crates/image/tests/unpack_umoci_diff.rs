@@ -105,6 +105,15 @@ fn store_from_layout(store: &Store, dir: &Path, tag: &str) -> berth_image::Image
 
 /// umoci's tree and berth's (overlay and vfs) for the image `tag` of the layout `dir`.
 fn compare(dir: &Path, tag: &str, work: &Path) -> std::collections::BTreeMap<String, String> {
+    let expected = umoci_tree(dir, tag, &work.join("umoci"));
+    let store = Store::open(&work.join("store")).unwrap();
+    let image = store_from_layout(&store, dir, tag);
+    assert_berth_trees(&expected, &store, &image, work);
+    expected
+}
+
+/// What `umoci unpack` makes of the image `tag` of the layout `dir`.
+fn umoci_tree(dir: &Path, tag: &str, work: &Path) -> std::collections::BTreeMap<String, String> {
     let bundle = work.join("bundle");
     run(Command::new("umoci")
         .args(["unpack", "--image"])
@@ -112,12 +121,19 @@ fn compare(dir: &Path, tag: &str, work: &Path) -> std::collections::BTreeMap<Str
         .arg(&bundle));
     let expected = tree(&bundle.join("rootfs"));
     assert!(!expected.is_empty());
+    expected
+}
 
-    let store = Store::open(&work.join("store")).unwrap();
-    let image = store_from_layout(&store, dir, tag);
+/// The overlay mount and the vfs copy of `image` both show `expected`.
+fn assert_berth_trees(
+    expected: &std::collections::BTreeMap<String, String>,
+    store: &Store,
+    image: &berth_image::Image,
+    work: &Path,
+) {
     let container = work.join("container");
     let rootfs = store
-        .rootfs_with(&image, &container, Driver::Overlay)
+        .rootfs_with(image, &container, Driver::Overlay)
         .unwrap();
     let target = container.join("rootfs");
     std::fs::create_dir_all(&target).unwrap();
@@ -142,14 +158,13 @@ fn compare(dir: &Path, tag: &str, work: &Path) -> std::collections::BTreeMap<Str
     );
 
     store
-        .rootfs_with(&image, &work.join("vfs-container"), Driver::Vfs)
+        .rootfs_with(image, &work.join("vfs-container"), Driver::Vfs)
         .unwrap();
     assert_eq!(
-        tree(&work.join("vfs-container/vfs")),
+        &tree(&work.join("vfs-container/vfs")),
         expected,
         "vfs differs from umoci"
     );
-    expected
 }
 
 #[test]
@@ -229,15 +244,13 @@ fn handmade_layers_unpack_as_umoci_unpacks_them() {
     assert!(!tree.contains_key("home/user/.profile") && has("home/user/new", "owner 1000:100"));
 }
 
-#[test]
-fn umoci_built_images_unpack_as_umoci_unpacks_them() {
-    if !root_or_skip("overlay mounts and umoci as root") || !tool_or_skip("umoci") {
-        return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let layout = tmp.path().join("oci");
+/// An image built with umoci in an OCI layout (`DIR/oci`, tag `img`): busybox with a setuid
+/// bit and a hard link, then a layer of deletions, a directory replaced by a file and a file
+/// of another owner.
+fn umoci_image(tmp: &Path) -> std::path::PathBuf {
+    let layout = tmp.join("oci");
     let image = format!("{}:img", layout.display());
-    let bundle = tmp.path().join("build");
+    let bundle = tmp.join("build");
     run(Command::new("umoci")
         .args(["init", "--layout"])
         .arg(&layout));
@@ -272,7 +285,124 @@ fn umoci_built_images_unpack_as_umoci_unpacks_them() {
     run(Command::new("umoci")
         .args(["repack", "--image", &image])
         .arg(&bundle));
+    layout
+}
+
+#[test]
+fn umoci_built_images_unpack_as_umoci_unpacks_them() {
+    if !root_or_skip("overlay mounts and umoci as root") || !tool_or_skip("umoci") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = umoci_image(tmp.path());
     let tree = compare(&layout, "img", &tmp.path().join("compare"));
     assert!(tree["etc/conf.d"].starts_with("file") && !tree.contains_key("etc/hosts.bak"));
     assert!(tree["bin/busybox"].contains("mode 4755"));
+}
+
+/// The same umoci-built image as docker v2s2 (skopeo's dir: form) and with zstd layers, and a
+/// handmade image of 140 layers: each tree equals umoci's of the original.
+#[test]
+fn v2s2_zstd_and_many_layers_unpack_as_umoci_unpacks_them() {
+    if !root_or_skip("overlay mounts and umoci as root")
+        || !tool_or_skip("umoci")
+        || !tool_or_skip("skopeo")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = umoci_image(tmp.path());
+    let expected = umoci_tree(&layout, "img", &tmp.path().join("umoci"));
+    let src = format!("oci:{}:img", layout.display());
+
+    // zstd: an OCI layout whose layers skopeo recompressed
+    let zstd = tmp.path().join("zstd");
+    run(Command::new("skopeo")
+        .args(["copy", "--dest-compress-format", "zstd", &src])
+        .arg(format!("oci:{}:img", zstd.display())));
+    let store = Store::open(&tmp.path().join("store-zstd")).unwrap();
+    let image = store_from_layout(&store, &zstd, "img");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(zstd.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(
+            zstd.join("blobs/sha256")
+                .join(digest.trim_start_matches("sha256:")),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["mediaType"].as_str().unwrap().ends_with("+zstd")),
+        "{manifest}"
+    );
+    assert_berth_trees(&expected, &store, &image, &tmp.path().join("zstd-work"));
+
+    // docker v2s2: skopeo's dir: layout (manifest.json, blobs by hex)
+    let v2 = tmp.path().join("v2s2");
+    run(Command::new("skopeo")
+        .args(["copy", "--format", "v2s2", &src])
+        .arg(format!("dir:{}", v2.display())));
+    let store = Store::open(&tmp.path().join("store-v2s2")).unwrap();
+    let image = store_from_skopeo_dir(&store, &v2);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(v2.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_berth_trees(&expected, &store, &image, &tmp.path().join("v2s2-work"));
+
+    // 140 layers, more than one mount's options hold by path: each adds a file and removes
+    // the one before
+    let layers: Vec<(Vec<u8>, &str)> = (0..140)
+        .map(|i| {
+            let mut t = Tar::new();
+            t.file(&format!("layer/{i}"), format!("{i}").as_bytes());
+            if i > 0 {
+                t.file(&format!("layer/.wh.{}", i - 1), b"");
+            }
+            (
+                gzip(&t.finish()),
+                "application/vnd.oci.image.layer.v1.tar+gzip",
+            )
+        })
+        .collect();
+    let many = tmp.path().join("many");
+    write_layout(&many, "many", &layers);
+    let tree = compare(&many, "many", &tmp.path().join("many-work"));
+    assert!(
+        tree.contains_key("layer/139") && !tree.contains_key("layer/138"),
+        "{tree:?}"
+    );
+}
+
+/// Stores the image of a skopeo `dir:` copy (manifest.json and blobs named by their hex).
+fn store_from_skopeo_dir(store: &Store, dir: &Path) -> berth_image::Image {
+    let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
+    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    let blob = |d: &str| dir.join(d.trim_start_matches("sha256:"));
+    let config = m["config"]["digest"].as_str().unwrap();
+    store
+        .put_blob(
+            Some(&Digest::parse(config).unwrap()),
+            &mut std::fs::File::open(blob(config)).unwrap(),
+        )
+        .unwrap();
+    for layer in m["layers"].as_array().unwrap() {
+        let d = layer["digest"].as_str().unwrap();
+        store
+            .put_layer(
+                &Digest::parse(d).unwrap(),
+                &mut std::fs::File::open(blob(d)).unwrap(),
+                &|_| {},
+            )
+            .unwrap();
+    }
+    store.add_image(&manifest, &[]).unwrap()
 }
