@@ -146,11 +146,10 @@ fn forbidden_fails_and_too_many_requests_is_retried() {
         };
         if path.contains("/forbidden/") {
             let _ = stream.write_all(answer("403 Forbidden").as_bytes());
-        } else if path.contains("/toomany/") {
-            let _ = stream.write_all(answer("429 Too Many Requests").as_bytes());
-        } else if path.contains("/busy/")
-            && path.contains("/manifests/")
-            && busy_once.swap(false, std::sync::atomic::Ordering::SeqCst)
+        } else if path.contains("/toomany/")
+            || (path.contains("/busy/")
+                && path.contains("/manifests/")
+                && busy_once.swap(false, std::sync::atomic::Ordering::SeqCst))
         {
             let _ = stream.write_all(answer("429 Too Many Requests").as_bytes());
         } else {
