@@ -498,7 +498,7 @@ fn a_user_pulls_and_runs_an_image() {
 /// scripts/v2-vm-tests.sh runs it in the cgroup v2 guest.
 #[test]
 fn a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree() {
-    let Some((dir, user, tar)) =
+    let Some((_dir, user, tar)) =
         user_with_rootfs("a_users_memory_limit_needs_a_delegated_cgroup_v2_subtree")
     else {
         return;
