@@ -177,3 +177,41 @@ fn forbidden_fails_and_too_many_requests_is_retried() {
     pull(&store, &r, &PullOptions::default(), &Silent).expect("one 429 is retried");
     assert_eq!(store.list().unwrap().len(), 1);
 }
+
+/// Layers come down at the same time: a front that holds each blob answer for a moment sees
+/// both of the image's layers requested before either is answered.
+#[test]
+fn layers_are_fetched_in_parallel() {
+    if !registry_tools() {
+        return;
+    }
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let images = Images::build();
+    let reg = Registry::start(Auth::None);
+    reg.push(&images.src("bb"), "t/bb:oci", &["--format", "oci"]);
+    let upstream = reg.addr.clone();
+    let in_flight = std::sync::Arc::new(AtomicUsize::new(0));
+    let most = std::sync::Arc::new(AtomicUsize::new(0));
+    let (now, max) = (in_flight.clone(), most.clone());
+    let front = Server::start(move |head, headers, stream| {
+        let blob = head.starts_with("GET") && head.contains("/blobs/");
+        if blob {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            max.fetch_max(n, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
+        forward(&upstream, head, headers, stream);
+        if blob {
+            now.fetch_sub(1, Ordering::SeqCst);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse(&format!("{}/t/bb:oci", front.addr)).unwrap();
+    pull(&store, &r, &PullOptions::default(), &Silent).unwrap();
+    assert!(
+        most.load(Ordering::SeqCst) >= 2,
+        "at most {} blob requests were in flight at once",
+        most.load(Ordering::SeqCst)
+    );
+}
