@@ -215,3 +215,65 @@ fn layers_are_fetched_in_parallel() {
         most.load(Ordering::SeqCst)
     );
 }
+
+/// A layer is unpacked while it streams in: a front that sends the first part of a large
+/// layer and then waits finds the layer's files appearing in the store meanwhile.
+#[test]
+fn a_layer_is_unpacked_while_it_downloads() {
+    if !registry_tools() {
+        return;
+    }
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let images = Images::build();
+    let reg = Registry::start(Auth::None);
+    reg.push(&images.src("bb"), "t/bb:oci", &["--format", "oci"]);
+    let upstream = reg.addr.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let seen = std::sync::Arc::new(AtomicBool::new(false));
+    let saw = seen.clone();
+    let front = Server::start(move |head, headers, mut stream| {
+        let resp = exchange(&upstream, head, headers);
+        if !(head.starts_with("GET") && head.contains("/blobs/") && resp.len() > 256 << 10) {
+            let _ = stream.write_all(&resp);
+            return;
+        }
+        let half = resp.len() * 6 / 10;
+        let _ = stream.write_all(&resp[..half]);
+        let _ = stream.flush();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline && !saw.load(Ordering::SeqCst) {
+            // a file of the layer (its bin/), not the blob being downloaded
+            if files_below(&root.join("tmp"))
+                .iter()
+                .any(|p| p.contains("/bin/"))
+            {
+                saw.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = stream.write_all(&resp[half..]);
+    });
+    let store = Store::open(dir.path()).unwrap();
+    let r = Reference::parse(&format!("{}/t/bb:oci", front.addr)).unwrap();
+    pull(&store, &r, &PullOptions::default(), &Silent).unwrap();
+    assert!(
+        seen.load(Ordering::SeqCst),
+        "no file of the layer was written while it was still downloading"
+    );
+}
+
+/// The paths of everything anywhere below `dir`.
+fn files_below(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        out.push(e.path().to_string_lossy().into_owned());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(files_below(&e.path()));
+        }
+    }
+    out
+}
