@@ -6,7 +6,8 @@
 
 mod support_containers;
 
-use std::process::Command;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support_containers::{Env, can_run, text};
@@ -324,4 +325,298 @@ fn rm_all_removes_every_container() {
     env.assert_gone(&running);
     // Nothing to remove is not an error.
     assert_eq!(env.ok(&["rm", "-a"]), "");
+}
+
+#[test]
+fn cpuset_mems_and_blkio_weight_reach_the_cgroup() {
+    if !can_run("cpuset_mems", &[]) {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/cpuset/cpuset.mems").exists() {
+        assert_ne!(
+            std::env::var("BERTH_REQUIRE_ROOT").as_deref(),
+            Ok("1"),
+            "no cgroup v1 cpuset on this host"
+        );
+        eprintln!("skipped: cpuset_mems: the file names below are cgroup v1's");
+        return;
+    }
+    let env = Env::new();
+    let out = env.run_ok(
+        &["--cpuset-mems", "0"],
+        &["cat", "/sys/fs/cgroup/cpuset/cpuset.mems"],
+    );
+    assert_eq!(out.trim(), "0");
+    let id = env.run_detached(&["--cpuset-mems", "0"], &["sleep", "60"]);
+    assert_eq!(env.inspect(&id, "{{.HostConfig.CpusetMems}}"), "0");
+    env.ok(&["rm", "-f", &id]);
+    env.assert_gone(&id);
+    // A node the host does not have is refused (docker: "Requested memory nodes are not
+    // available"): the value is checked and written, not dropped.
+    let online = std::fs::read_to_string("/sys/fs/cgroup/cpuset/cpuset.mems").unwrap();
+    if online.trim() == "0" {
+        let (code, _, err) = env.run(&["--cpuset-mems", "1"], &["true"]);
+        assert_eq!(code, 125, "{err}");
+        assert!(err.contains("not online"), "{err}");
+        assert!(env.ids().is_empty(), "{:?}", env.ids());
+    }
+
+    // --blkio-weight: BFQ's blkio.bfq.weight, CFQ's blkio.weight; a host with neither gets
+    // docker's warning and the weight is dropped (crates/engine/src/warnings.rs).
+    let (code, out, err) = env.run(
+        &["--blkio-weight", "300"],
+        &[
+            "sh",
+            "-c",
+            "cd /sys/fs/cgroup/blkio && cat blkio.bfq.weight 2>/dev/null || cat blkio.weight",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let bfq = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.bfq.io_service_bytes").exists();
+    let cfq = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists();
+    if bfq || cfq {
+        assert_eq!(out.trim(), "300", "{err}");
+        assert!(!err.contains("WARNING"), "{err}");
+        // The default is another value: 300 came from the flag.
+        let out = env.run_ok(
+            &[],
+            &[
+                "sh",
+                "-c",
+                "cd /sys/fs/cgroup/blkio && cat blkio.bfq.weight 2>/dev/null || cat blkio.weight",
+            ],
+        );
+        assert_ne!(out.trim(), "300");
+    } else {
+        assert!(
+            err.lines().any(|l| l
+                == "WARNING: Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded."),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_seccomp_profile_file_applies() {
+    if !can_run("seccomp_file", &[]) {
+        return;
+    }
+    let env = Env::new();
+    let profile = env.dir.path().join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{
+  "defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [
+    {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+  ]
+}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let (code, out, err) = env.run(
+        &["--security-opt", &opt],
+        &[
+            "sh",
+            "-c",
+            "grep ^Seccomp: /proc/self/status; touch /tmp/file && echo touched; mkdir /tmp/dir 2>&1; echo mkdir=$?; test -d /tmp/dir || echo nodir; rm /tmp/file",
+        ],
+    );
+    assert_eq!(code, 0, "{out} {err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("Seccomp:") && lines[0].ends_with('2'),
+        "{out}"
+    );
+    assert!(out.contains("touched\n"), "{out}");
+    assert!(out.contains("Operation not permitted"), "{out}");
+    assert!(
+        out.contains("mkdir=1\n") && out.contains("nodir\n"),
+        "{out}"
+    );
+    // Without the profile mkdir works (the default profile allows it).
+    let out = env.run_ok(
+        &[],
+        &["sh", "-c", "mkdir /tmp/dir && echo made; rmdir /tmp/dir"],
+    );
+    assert_eq!(out, "made\n");
+    // A file that is not a profile is refused before anything runs.
+    let bad = env.dir.path().join("bad.json");
+    std::fs::write(&bad, "not json").unwrap();
+    let (code, _, err) = env.run(
+        &["--security-opt", &format!("seccomp={}", bad.display())],
+        &["true"],
+    );
+    assert_eq!(code, 125, "{err}");
+    assert!(env.ids().is_empty());
+}
+
+#[test]
+fn start_i_and_exec_i_pass_stdin_exec_t_gets_a_terminal() {
+    if !can_run("stdin_exec", &["script"]) {
+        return;
+    }
+    let env = Env::new();
+    let rootfs = env.rootfs.to_str().unwrap();
+    let feed = |args: &[&str], input: &[u8]| {
+        let mut child = env
+            .cmd(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    // start -i: our stdin reaches a container created with -i, and start waits for it.
+    let id = env
+        .ok(&[
+            "create",
+            "-i",
+            "--name",
+            "si",
+            "--rootfs",
+            rootfs,
+            "sh",
+            "-c",
+            "read l; echo got $l; exit 4",
+        ])
+        .trim()
+        .to_string();
+    let out = feed(&["start", "-i", "si"], b"hi\n");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(4), "got hi\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    env.ok(&["rm", "si"]);
+    env.assert_gone(&id);
+
+    // exec -i: stdin reaches the program, to its EOF; without -i it gets none.
+    let id = env.run_detached(&["--name", "box"], &["sleep", "60"]);
+    let out = feed(&["exec", "-i", "box", "cat"], b"hi\nthere\n");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), "hi\nthere\n"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = feed(
+        &["exec", "-i", "box", "sh", "-c", "read a; echo $((a*2))"],
+        b"21\n",
+    );
+    assert_eq!(text(&out.stdout), "42\n");
+    let out = feed(&["exec", "box", "cat"], b"ignored\n");
+    assert_eq!(
+        (out.status.code(), text(&out.stdout).as_str()),
+        (Some(0), "")
+    );
+
+    // exec -t on a real pty (script gives berth one): a terminal of our size; without -t
+    // no terminal.
+    let berth = env.shell_command();
+    let cmd = format!("stty rows 27 cols 93; {berth} exec -t box sh -c 'tty; stty size; exit 5'");
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("/dev/pts/"), "{stdout}");
+    assert!(stdout.contains("27 93"), "{stdout}");
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    let out = env.berth(&["exec", "box", "sh", "-c", "tty; true"]);
+    assert!(
+        text(&out.stdout).contains("not a tty"),
+        "{}",
+        text(&out.stdout)
+    );
+    // exec -it: typed input reaches the terminal's shell.
+    let cmd = format!("{berth} exec -it box sh");
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"echo $((6*7))\nexit 6\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(text(&out.stdout).contains("42"), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(6));
+    env.ok(&["rm", "-f", "box"]);
+    env.assert_gone(&id);
+}
+
+#[test]
+fn ctrl_p_ctrl_q_detaches_from_run_it() {
+    if !can_run("detach_keys", &["script"]) {
+        return;
+    }
+    let env = Env::new();
+    let rootfs = env.rootfs.to_str().unwrap();
+    let berth = env.shell_command();
+    let cmd = format!(
+        "{berth} run -it --name dk --rootfs {rootfs} sh -c 'echo ready; while read l; do echo in: $l; done'"
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // Once the container speaks, berth has the terminal in raw mode (ctrl-q is no longer
+    // the terminal's XON).
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    while !text(&seen).contains("ready") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            text(&seen)
+        );
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", text(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // A line and the detach keys in one write (so likely one read of berth's): the line
+    // still reaches the container, as with docker.
+    stdin.write_all(b"one\n\x10\x11").unwrap();
+    stdin.flush().unwrap();
+    let waited = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if waited.elapsed() > Duration::from_secs(20) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    drop(stdin);
+    let mut rest = Vec::new();
+    let _ = stdout.read_to_end(&mut rest);
+    let _ = child.wait();
+    let status = status.expect("run -it did not detach on ctrl-p ctrl-q");
+    // docker: detaching is a success, and the container keeps running.
+    assert_eq!(status.code(), Some(0), "{}", text(&rest));
+    assert_eq!(env.inspect("dk", "{{.State.Status}}"), "running");
+    assert!(env.eventually(Duration::from_secs(5), || {
+        env.ok(&["logs", "dk"]).contains("in: one")
+    }));
+    let id = env.inspect("dk", "{{.Id}}");
+    env.ok(&["rm", "-f", "dk"]);
+    env.assert_gone(&id);
 }
