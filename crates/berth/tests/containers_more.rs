@@ -563,7 +563,7 @@ fn ctrl_p_ctrl_q_detaches_from_run_it() {
     let rootfs = env.rootfs.to_str().unwrap();
     let berth = env.shell_command();
     let cmd = format!(
-        "{berth} run -it --name dk --rootfs {rootfs} sh -c 'echo ready; while read l; do echo in: $l; done'"
+        "{berth} run -it --name dk --rootfs {rootfs} sh -c 'echo ready; while read l; do echo in: $l; printf %s \"$l\" | od -An -tx1; done'"
     );
     let mut child = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -588,6 +588,14 @@ fn ctrl_p_ctrl_q_detaches_from_run_it() {
         assert!(n > 0, "{}", text(&seen));
         seen.extend_from_slice(&buf[..n]);
     }
+    // A ctrl-p on its own (berth holds it back: ctrl-q may follow) that another key
+    // follows is the container's.
+    stdin.write_all(b"\x10").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stdin.write_all(b"two\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     // A line and the detach keys in one write (so likely one read of berth's): the line
     // still reaches the container, as with docker.
     stdin.write_all(b"one\n\x10\x11").unwrap();
@@ -616,6 +624,9 @@ fn ctrl_p_ctrl_q_detaches_from_run_it() {
     assert!(env.eventually(Duration::from_secs(5), || {
         env.ok(&["logs", "dk"]).contains("in: one")
     }));
+    let logs = env.ok(&["logs", "dk"]);
+    // The line after the lone ctrl-p: ^P, t, w, o.
+    assert!(logs.contains(" 10 74 77 6f"), "{logs}");
     let id = env.inspect("dk", "{{.Id}}");
     env.ok(&["rm", "-f", "dk"]);
     env.assert_gone(&id);
