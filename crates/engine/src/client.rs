@@ -207,9 +207,21 @@ fn relay(
                 Ok(n) => {
                     let mut data = &buf[..n];
                     if options.tty {
+                        // A ctrl-p held back from the last read that turns out not to
+                        // start the detach keys is the container's after all.
+                        if ctrl_p && data[0] != 0x11 {
+                            attach::write_frame(socket.as_fd(), attach::STDIN, b"\x10")
+                                .map_err(|e| Error::sys("write to the monitor", e))?;
+                        }
                         // docker's detach keys: ctrl-p then ctrl-q.
                         for (i, b) in data.iter().enumerate() {
                             if ctrl_p && *b == 0x11 {
+                                // What was typed before them in this read still goes in.
+                                let before = &data[..i.saturating_sub(1)];
+                                if !before.is_empty() {
+                                    attach::write_frame(socket.as_fd(), attach::STDIN, before)
+                                        .map_err(|e| Error::sys("write to the monitor", e))?;
+                                }
                                 return Ok(Ended::Detached);
                             }
                             ctrl_p = *b == 0x10;

@@ -502,6 +502,9 @@ pub struct ExecRequest {
     pub user: Option<String>,
     pub workdir: Option<String>,
     pub tty: bool,
+    /// The caller's terminal size for `tty` (its stdin may be /dev/null by now: `exec -t`
+    /// without `-i`).
+    pub console_size: Option<(u16, u16)>,
     pub detach: bool,
     pub privileged: bool,
 }
@@ -543,6 +546,7 @@ pub fn exec(engine: &Engine, id: &str, request: ExecRequest) -> Result<i32> {
                     Vec::new()
                 },
                 tty: request.tty,
+                console_size: request.console_size,
                 ..Default::default()
             }),
             console_socket: None,

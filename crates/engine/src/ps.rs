@@ -176,6 +176,18 @@ pub fn list(
     filters: &[Filter],
     last: Option<usize>,
 ) -> Result<Vec<(ContainerRecord, Live)>> {
+    // docker and podman look an ancestor up in the image store: any name of the image
+    // (`localhost/foo:1` for a container run as `foo:1`) or its id matches. The id is added
+    // as one more ancestor (filters of one kind are alternatives).
+    let mut filters = filters.to_vec();
+    for f in filters.clone() {
+        if let Filter::Ancestor(a) = f
+            && let Ok((id, _)) = crate::image::resolve(&engine.root, &a)
+        {
+            filters.push(Filter::Ancestor(id));
+        }
+    }
+    let filters = filters.as_slice();
     let mut out = Vec::new();
     for record in engine.records.list()? {
         let Ok((Some(record), live)) = status::live(engine, &record.id) else {

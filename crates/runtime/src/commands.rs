@@ -195,6 +195,7 @@ fn exec(root: &StateRoot, args: &ExecArgs) -> Result<i32> {
             capabilities: args.cap.clone(),
             no_new_privileges: args.no_new_privs,
             tty: args.tty,
+            console_size: None,
             apparmor: args.apparmor.clone(),
             process_label: args.process_label.clone(),
         }),

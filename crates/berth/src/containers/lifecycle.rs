@@ -196,6 +196,12 @@ pub fn exec(engine: &Engine, args: ExecArgs) -> CmdResult {
         .expect("clap requires both");
     super::run::reexec_for_records(engine, std::slice::from_ref(name))?;
     let id = engine.records.resolve(name)?;
+    // docker sizes the terminal of `exec -t` also without -i (whose stdin goes next).
+    let console_size = if args.tty {
+        client::terminal_size()
+    } else {
+        None
+    };
     if !args.interactive {
         ops::detach_stdin()?;
     }
@@ -213,6 +219,7 @@ pub fn exec(engine: &Engine, args: ExecArgs) -> CmdResult {
             user: args.user,
             workdir: args.workdir,
             tty: args.tty,
+            console_size,
             detach: args.detach,
             privileged: args.privileged,
         },

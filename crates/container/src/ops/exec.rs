@@ -45,6 +45,9 @@ pub struct ExecArgs {
     pub capabilities: Vec<String>,
     pub no_new_privileges: bool,
     pub tty: bool,
+    /// The terminal's size (rows, cols) with `tty`; `None`: the size of the caller's stdin
+    /// when it is a terminal.
+    pub console_size: Option<(u16, u16)>,
     pub apparmor: Option<String>,
     pub process_label: Option<String>,
 }
@@ -140,7 +143,11 @@ fn plan(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<ExecPlan> {
         .map(spec::memory_policy::plan_memory_policy)
         .transpose()?;
     if process.terminal && options.console_socket.is_none() && process.console_size.is_none() {
-        process.console_size = super::supervise::caller_window_size();
+        let asked = match &options.process {
+            ExecProcess::Args(a) => a.console_size,
+            ExecProcess::File(_) => None,
+        };
+        process.console_size = asked.or_else(super::supervise::caller_window_size);
     }
     crate::lsm::check(
         crate::lsm::Lsms::probe(),
