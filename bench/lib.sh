@@ -44,7 +44,7 @@ bench_checks() {
     [ -n "$PY" ] || die "no python3"
     # `cargo build` makes a dynamically linked berth-runtime; the shipped one is `cargo build-runtime`'s
     if readelf -lW "$BERTH" 2>/dev/null | grep -q INTERP; then
-        echo "bench: note: $BERTH is dynamically linked (built by cargo build, not cargo build-runtime)" >&2
+        echo "bench: note: $BERTH is dynamically linked (not the shipped build: cargo build-runtime)" >&2
     fi
 }
 
