@@ -8,7 +8,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth-runtime}
+BERTH=${BERTH:-$repo/target/runtime/berth-runtime}
 RUNC=${RUNC:-/usr/sbin/runc}
 N=${N:-50}
 BUSYBOX=${BUSYBOX:-/bin/busybox}

@@ -42,6 +42,10 @@ bench_checks() {
     [ -x "$BUSYBOX" ] || die "no $BUSYBOX (apt-get install busybox-static)"
     if ldd "$BUSYBOX" >/dev/null 2>&1; then die "$BUSYBOX is dynamically linked (want busybox-static)"; fi
     [ -n "$PY" ] || die "no python3"
+    # `cargo build` makes a dynamically linked berth-runtime; the shipped one is `cargo build-runtime`'s
+    if readelf -lW "$BERTH" 2>/dev/null | grep -q INTERP; then
+        echo "bench: note: $BERTH is dynamically linked (not the shipped build: cargo build-runtime)" >&2
+    fi
 }
 
 # cleanup_bench WORK CGTOP: force-delete what is left in WORK/state-{runc,berth}, kill what is

@@ -4,7 +4,7 @@
 #   bench/run.sh                       # N=200 samples per target after 10 warmup rounds
 #   N=100 OUT=/tmp/bench.json bench/run.sh
 # Environment:
-#   BERTH=path      berth-runtime binary  (default: <repo>/target/release/berth-runtime)
+#   BERTH=path      berth-runtime binary  (default: <repo>/target/runtime/berth-runtime)
 #   RUNC=path       runc binary           (default: /usr/sbin/runc)
 #   N=200           measured rounds; WARMUP=10 rounds before them (not counted)
 #   OUT=file        also write raw samples (ns) and stats as JSON
@@ -16,7 +16,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth-runtime}
+BERTH=${BERTH:-$repo/target/runtime/berth-runtime}
 RUNC=${RUNC:-/usr/sbin/runc}
 N=${N:-200}
 WARMUP=${WARMUP:-10}
@@ -65,7 +65,7 @@ mkdir -p "$WORK/state-runc" "$WORK/state-berth"
 
 # ---- the interleaved loop -----------------------------------------------------------
 berth_ver="$(ver "$BERTH")"
-if git -C "$repo" rev-parse --short HEAD >/dev/null 2>&1 && [ "$BERTH" = "$repo/target/release/berth-runtime" ]; then
+if git -C "$repo" rev-parse --short HEAD >/dev/null 2>&1 && [ "$BERTH" = "$repo/target/runtime/berth-runtime" ]; then
     berth_ver="$berth_ver, tree at $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- crates Cargo.toml Cargo.lock || echo '+dirty'), built $(date -r "$BERTH" +%H:%M:%S)"
 fi
 export B_WORK=$WORK B_BUNDLE=$bundle B_ROOTFS=$rootfs B_FLOOR=$floor_bin B_CGREL=$CGREL \

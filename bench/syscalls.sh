@@ -10,7 +10,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-BERTH=${BERTH:-$repo/target/release/berth-runtime}
+BERTH=${BERTH:-$repo/target/runtime/berth-runtime}
 RUNC=${RUNC:-/usr/sbin/runc}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 TOP=${TOP:-30}

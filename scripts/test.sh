@@ -43,8 +43,8 @@ fi
 if has clients; then
   step "real clients: podman, dockerd, containerd"
   [ -x "$shared/realclients/smoke.sh" ] || { echo "test.sh: $shared/realclients/smoke.sh not found (set BERTH_SHARED)" >&2; exit 1; }
-  cargo build --release -p berth-runtime
-  RT=$PWD/target/release/berth-runtime INSTALL=${INSTALL:-0} "$shared/realclients/smoke.sh"
+  cargo build-runtime
+  RT=$PWD/target/runtime/berth-runtime INSTALL=${INSTALL:-0} "$shared/realclients/smoke.sh"
 fi
 if has v2; then
   step "cgroup v2 (VM)"

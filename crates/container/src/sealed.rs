@@ -22,7 +22,8 @@ use crate::sys;
 const MEMFD_NAME: &str = "berth-runtime";
 
 /// Whether a container's processes could reach a runtime process's exe despite it being
-/// non-dumpable: CAP_SYS_PTRACE in its bounding set, or a pid namespace shared with others.
+/// non-dumpable: CAP_SYS_PTRACE in its bounding set, a pid namespace shared with others, or
+/// a seccomp profile that keeps the init from exec'ing through its trampoline.
 pub fn required(config: &Spec) -> bool {
     let ptrace = config
         .process()
@@ -38,7 +39,35 @@ pub fn required(config: &Spec) -> bool {
             list.iter()
                 .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_some())
         });
-    ptrace || shared_pid_namespace
+    ptrace || shared_pid_namespace || !seccomp_allows_execveat(config)
+}
+
+/// Whether the seccomp profile plainly lets execveat through. The init execs the program
+/// through a sealed trampoline with execveat; where the profile forbids that, it falls back
+/// to execve of the program, and a script whose interpreter is /proc/self/exe then runs the
+/// runtime's own binary inside the container (for a dynamically linked runtime only if the
+/// rootfs has its ELF interpreter; always for the static build). Anything but a plain allow
+/// (a rule with arguments, two rules, a non-allow default without an allow rule) counts
+/// as forbidding.
+fn seccomp_allows_execveat(config: &Spec) -> bool {
+    use oci_spec::runtime::LinuxSeccompAction;
+    let Some(seccomp) = config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+        return true;
+    };
+    let rules: Vec<_> = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .filter(|rule| rule.names().iter().any(|n| n == "execveat"))
+        .collect();
+    match rules.as_slice() {
+        [] => seccomp.default_action() == LinuxSeccompAction::ScmpActAllow,
+        [rule] => {
+            rule.action() == LinuxSeccompAction::ScmpActAllow
+                && rule.args().as_ref().is_none_or(|args| args.is_empty())
+        }
+        _ => false,
+    }
 }
 
 /// Whether this process already runs from the sealed copy.
@@ -114,6 +143,28 @@ mod tests {
 
     fn spec(json: serde_json::Value) -> Spec {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_profile_that_does_not_plainly_allow_execveat_requires_it() {
+        let with = |seccomp: serde_json::Value| {
+            required(&spec(serde_json::json!({"ociVersion": "1.2.1",
+                "linux": {"seccomp": seccomp}})))
+        };
+        let allow = |names: &[&str]| {
+            serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]})
+        };
+        assert!(!with(allow(&["read", "execve", "execveat"])));
+        assert!(with(allow(&["read", "execve"])));
+        assert!(!with(
+            serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+        ));
+        assert!(with(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]})));
+        assert!(with(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 4, "value": 0, "op": "SCMP_CMP_EQ"}]}]})));
     }
 
     #[test]

@@ -236,9 +236,10 @@ fn cve_2019_5736_exec_never_exposes_the_runtime_binary_to_cap_sys_ptrace() {
 
 /// Docker's default profile without execveat (as older or hand-written profiles are): the
 /// exec trampoline cannot run, and the runtime falls back to a plain execve of the program.
-/// If that program is the self-exe script, its interpreter would be the runtime binary. (On
-/// the 6.18 kernel of this project's machines that execve of /proc/self/exe fails with
-/// ENOENT, so the fallback does not expose the binary there.)
+/// If that program is the self-exe script, its interpreter would be the runtime binary: such
+/// a profile makes the runtime run from its sealed copy. (A dynamically linked runtime is
+/// also kept out of a busybox rootfs by its missing ELF interpreter, ENOENT; the static
+/// build is not, nor is either in a rootfs with glibc.)
 #[test]
 fn cve_2019_5736_exec_never_exposes_the_runtime_binary_without_execveat() {
     let mut profile = docker_seccomp_profile();

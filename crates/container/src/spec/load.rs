@@ -59,11 +59,20 @@ const SCHEDULER_FLAG_SPELLINGS: [(&str, &str); 2] = [
 /// [`SCHEDULER_FLAG_SPELLINGS`]): a document that uses the runtime-spec's names gets
 /// oci-spec's in those arrays (and nowhere else). Only such documents pay for the rewrite.
 fn spec_scheduler_flags(data: &[u8]) -> Option<Vec<u8>> {
-    let named = |name: &str| {
-        let quoted = format!("\"{name}\"");
-        data.windows(quoted.len()).any(|w| w == quoted.as_bytes())
+    // One pass, the names compared only after a quote: a comparison at every byte
+    // (`windows(..).any(..)` per name) was a tenth of the instructions of a `create`.
+    let quoted_at = |i: usize, name: &str| {
+        data[i..]
+            .strip_prefix(name.as_bytes())
+            .is_some_and(|rest| rest.first() == Some(&b'"'))
     };
-    if !SCHEDULER_FLAG_SPELLINGS.iter().any(|(spec, _)| named(spec)) {
+    let named = data.iter().enumerate().any(|(i, &b)| {
+        b == b'"'
+            && SCHEDULER_FLAG_SPELLINGS
+                .iter()
+                .any(|(spec, _)| quoted_at(i + 1, spec))
+    });
+    if !named {
         return None;
     }
     let mut value: serde_json::Value = serde_json::from_slice(data).ok()?;
