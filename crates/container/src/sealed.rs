@@ -50,10 +50,16 @@ pub fn required(config: &Spec) -> bool {
 /// (a rule with arguments, two rules, a non-allow default without an allow rule) counts
 /// as forbidding.
 fn seccomp_allows_execveat(config: &Spec) -> bool {
+    match config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(seccomp) => profile_allows_execveat(seccomp),
+        None => true,
+    }
+}
+
+/// [`seccomp_allows_execveat`] for one profile (the engine asks it of a `--security-opt
+/// seccomp=FILE` before it decides whether to run sealed).
+pub fn profile_allows_execveat(seccomp: &oci_spec::runtime::LinuxSeccomp) -> bool {
     use oci_spec::runtime::LinuxSeccompAction;
-    let Some(seccomp) = config.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
-        return true;
-    };
     let rules: Vec<_> = seccomp
         .syscalls()
         .iter()

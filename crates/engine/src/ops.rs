@@ -29,6 +29,21 @@ pub fn needs_sealed_runtime(config: &ContainerConfig) -> bool {
     );
     shared_pid
         || spec::capabilities(config).is_ok_and(|caps| caps.iter().any(|c| c == "CAP_SYS_PTRACE"))
+        || !seccomp_file_allows_execveat(config)
+}
+
+/// A `--security-opt seccomp=FILE` profile that does not plainly allow execveat keeps the
+/// init from exec'ing through its sealed trampoline (see `berth_container::sealed`); one
+/// that cannot be read as an OCI profile counts as not allowing it. The default profile
+/// and unconfined allow it.
+fn seccomp_file_allows_execveat(config: &ContainerConfig) -> bool {
+    let Some(path) = config.seccomp.as_deref().filter(|p| *p != "unconfined") else {
+        return true;
+    };
+    fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<oci_spec::runtime::LinuxSeccomp>(&text).ok())
+        .is_some_and(|profile| berth_container::sealed::profile_allows_execveat(&profile))
 }
 
 /// `create`: records a container (nothing runs yet). Returns its record.
