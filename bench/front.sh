@@ -6,6 +6,7 @@
 #   par:    PAR (16) `run -d --network none IMG sleep 60` at once, until every one has printed
 #           its id; R rounds (10), berth and podman alternating, all removed between rounds
 #           (untimed); medians of the rounds' wall times and their ratio
+#   mem:    the private memory of a detached container's monitor (and of conmon)
 # Both import the same busybox rootfs tarball (scripts/busybox-rootfs.sh), each into its own
 # temporary storage, so neither sees the host's images or containers.
 # Knobs: N (rounds, default 30), WARMUP (3), K (containers for ps, 20), BERTH (binary),
@@ -100,3 +101,25 @@ if p:
     print(f"ratio berth / podman: {statistics.median(b) / statistics.median(p):.3f}x")
 PY
 fi
+
+# The memory of a detached container's monitor (and of podman's conmon for the same
+# container): private pages from smaps_rollup. A monitor's clean private pages are berth's
+# text, shared as soon as a second monitor runs; the dirty ones are its own.
+mem_of() { # PID -> "private_dirty_kib private_clean_kib"
+  awk '/^Private_Dirty:/ {d=$2} /^Private_Clean:/ {c=$2} END {print d+0, c+0}' "/proc/$1/smaps_rollup"
+}
+"${B[@]}" run -d --network none --name memprobe bench-busybox sleep 60 >/dev/null
+sleep 0.5
+mon=$(pgrep -f -- "--runroot $W/berth/run" | head -n1)
+read -r bd bc < <(mem_of "$mon")
+printf '\nmonitor memory (KiB): berth private dirty %s, private clean %s' "$bd" "$bc"
+"${B[@]}" rm -f memprobe >/dev/null
+if [ "$PODMAN" = 1 ]; then
+  cid=$("${P[@]}" run -d --network none localhost/bench-busybox sleep 60)
+  sleep 0.5
+  cmon=$(pgrep -f "conmon.*$cid" | head -n1)
+  read -r pd pc < <(mem_of "$cmon")
+  printf '; conmon private dirty %s, private clean %s' "$pd" "$pc"
+  "${P[@]}" rm -f -t 0 "$cid" >/dev/null
+fi
+echo
