@@ -82,7 +82,17 @@ fn store_from_layout(store: &Store, dir: &Path, tag: &str) -> berth_image::Image
             .join(d.trim_start_matches("sha256:"))
     };
     let manifest = std::fs::read(blob(entry["digest"].as_str().unwrap())).unwrap();
-    let m: Value = serde_json::from_slice(&manifest).unwrap();
+    store_manifest(store, &manifest, blob)
+}
+
+/// Stores the config and layers `manifest` names (each blob read from `blob(digest)`,
+/// verified as a pull verifies it), then the image.
+fn store_manifest(
+    store: &Store,
+    manifest: &[u8],
+    blob: impl Fn(&str) -> std::path::PathBuf,
+) -> berth_image::Image {
+    let m: Value = serde_json::from_slice(manifest).unwrap();
     let config = m["config"]["digest"].as_str().unwrap();
     store
         .put_blob(
@@ -100,7 +110,7 @@ fn store_from_layout(store: &Store, dir: &Path, tag: &str) -> berth_image::Image
             )
             .unwrap();
     }
-    store.add_image(&manifest, &[]).unwrap()
+    store.add_image(manifest, &[]).unwrap()
 }
 
 /// umoci's tree and berth's (overlay and vfs) for the image `tag` of the layout `dir`.
@@ -385,24 +395,7 @@ fn v2s2_zstd_and_many_layers_unpack_as_umoci_unpacks_them() {
 /// Stores the image of a skopeo `dir:` copy (manifest.json and blobs named by their hex).
 fn store_from_skopeo_dir(store: &Store, dir: &Path) -> berth_image::Image {
     let manifest = std::fs::read(dir.join("manifest.json")).unwrap();
-    let m: Value = serde_json::from_slice(&manifest).unwrap();
-    let blob = |d: &str| dir.join(d.trim_start_matches("sha256:"));
-    let config = m["config"]["digest"].as_str().unwrap();
-    store
-        .put_blob(
-            Some(&Digest::parse(config).unwrap()),
-            &mut std::fs::File::open(blob(config)).unwrap(),
-        )
-        .unwrap();
-    for layer in m["layers"].as_array().unwrap() {
-        let d = layer["digest"].as_str().unwrap();
-        store
-            .put_layer(
-                &Digest::parse(d).unwrap(),
-                &mut std::fs::File::open(blob(d)).unwrap(),
-                &|_| {},
-            )
-            .unwrap();
-    }
-    store.add_image(&manifest, &[]).unwrap()
+    store_manifest(store, &manifest, |d| {
+        dir.join(d.trim_start_matches("sha256:"))
+    })
 }
