@@ -295,19 +295,12 @@ fn stdin_pty_attach_and_exec() {
     assert_eq!(out.status.code(), Some(4), "{stdout}");
     // Typed input reaches a terminal shell.
     let cmd = format!("{berth} run --rm -it --rootfs {rootfs} sh");
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"echo $((6*7))\nexit 6\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support_containers::in_pty(
+        &cmd,
+        b"echo $((6*7))
+exit 6
+",
+    );
     assert!(text(&out.stdout).contains("42"), "{}", text(&out.stdout));
     assert_eq!(out.status.code(), Some(6));
 

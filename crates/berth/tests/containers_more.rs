@@ -535,19 +535,12 @@ fn start_i_and_exec_i_pass_stdin_exec_t_gets_a_terminal() {
     );
     // exec -it: typed input reaches the terminal's shell.
     let cmd = format!("{berth} exec -it box sh");
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"echo $((6*7))\nexit 6\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = support_containers::in_pty(
+        &cmd,
+        b"echo $((6*7))
+exit 6
+",
+    );
     assert!(text(&out.stdout).contains("42"), "{}", text(&out.stdout));
     assert_eq!(out.status.code(), Some(6));
     env.ok(&["rm", "-f", "box"]);

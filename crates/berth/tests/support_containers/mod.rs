@@ -266,3 +266,16 @@ impl Drop for Env {
         berth_engine::cgroup_parents::remove_if_empty();
     }
 }
+
+/// Runs shell command line `cmd` on a pty of script(1), typing `input` into it; its output.
+pub fn in_pty(cmd: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
