@@ -5,15 +5,20 @@
 
 /// The runtime runs without the host's root: its effective uid is not 0, or it is 0 only
 /// inside a user namespace (its uid_map is not the initial namespace's identity map).
+/// Read once per process (create asks before the fork, so the init inherits the answer and
+/// pays no syscall for it).
 pub fn unprivileged() -> bool {
-    if rustix::process::geteuid().as_raw() != 0 {
-        return true;
-    }
-    match std::fs::read_to_string("/proc/self/uid_map") {
-        Ok(map) => !is_initial_map(&map),
-        // no /proc: assume the host's root, as before this check existed
-        Err(_) => false,
-    }
+    static UNPRIVILEGED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *UNPRIVILEGED.get_or_init(|| {
+        if rustix::process::geteuid().as_raw() != 0 {
+            return true;
+        }
+        match std::fs::read_to_string("/proc/self/uid_map") {
+            Ok(map) => !is_initial_map(&map),
+            // no /proc: assume the host's root, as before this check existed
+            Err(_) => false,
+        }
+    })
 }
 
 /// The initial user namespace maps every id to itself: "0 0 4294967295".
