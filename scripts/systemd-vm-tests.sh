@@ -12,7 +12,9 @@
 #   4. the cost of create+stop of a scope (examples/scope_bench.rs) next to systemd-run --scope
 #   5. berth-runtime --systemd-cgroup (crates/runtime/tests/systemd_cgroup.rs, a skip fails):
 #      the unit while the container runs and gone after delete, limits in `systemctl show` and
-#      in the unit's cgroup, update, pause, ps, stats, kill --all, OOM, a killed create
+#      in the unit's cgroup, update, pause, ps, stats, kill --all, OOM, a killed create,
+#      blkio throttles on a loop device (IO*Max= and io.max), the default device list as
+#      DevicePolicy=strict + DeviceAllow= with /dev/null still usable next to our program
 #   6. a set of tests/cgroups.rs with every runtime command given --systemd-cgroup
 #      (BERTH_TEST_SYSTEMD_CGROUP=1)
 #   7. podman with cgroup_manager = "systemd" and berth-runtime as its runtime: the container

@@ -4,7 +4,7 @@
 use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use crate::cpulist::IdList;
-use crate::devices::{self, emulator::DeviceState};
+use crate::devices;
 use crate::error::{ResourceError, ResourceErrors};
 use crate::host::HostInfo;
 
@@ -372,19 +372,8 @@ fn block_io(v: &mut V, b: &LinuxBlockIo) {
 }
 
 fn devices(v: &mut V, d: &[oci_spec::runtime::LinuxDeviceCgroup]) {
-    match devices::container_rules(d) {
-        Err(errs) => v.errs.extend(errs),
-        Ok(rules) => {
-            if let Err((idx, why)) = DeviceState::from_rules(&rules) {
-                // rules = [deny-all, spec..., defaults...]
-                let field = if idx >= 1 && idx <= d.len() {
-                    format!("{F}.devices[{}]", idx - 1)
-                } else {
-                    format!("{F}.devices")
-                };
-                v.err(field.clone(), format!("{field}: {why}"));
-            }
-        }
+    if let Err(errs) = devices::container_state(d) {
+        v.errs.extend(errs);
     }
 }
 

@@ -75,7 +75,8 @@ pub fn plan_cgroup(plan: &Plan, driver: CgroupDriver) -> Result<CgroupPlan> {
         skip_devices: unprivileged,
     };
     let cplan = cgroup.plan(&resources, Mode::Create, options)?;
-    for warning in cplan.warnings() {
+    let scope_warnings = scope.iter().flat_map(|s| &s.resources.warnings);
+    for warning in cplan.warnings().iter().chain(scope_warnings) {
         log::warn!("{warning}");
     }
     Ok(CgroupPlan {

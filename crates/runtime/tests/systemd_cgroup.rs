@@ -1,7 +1,9 @@
 //! The systemd cgroup driver through the runc command line (`--systemd-cgroup`): the
 //! container's cgroup is a transient scope unit, its limits land in the unit (`systemctl
 //! show`) and in its cgroup's files, update/pause/ps/stats/kill --all/OOM work on it, delete
-//! stops the unit, a killed create leaves nothing `delete --force` cannot remove.
+//! stops the unit, a killed create leaves nothing `delete --force` cannot remove, blkio
+//! throttles are the unit's per-device limits, the device list is its DevicePolicy= and
+//! DeviceAllow= (next to the runtime's own device program).
 //!
 //! These need systemd as PID 1 with the system bus: scripts/systemd-vm-tests.sh runs them in
 //! a guest with BERTH_REQUIRE_SYSTEMD=1 (a skip there fails). On a host without systemd they
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::cgroups::*;
+use common::exec::exec;
 use common::*;
 use serde_json::json;
 
@@ -431,4 +434,193 @@ fn a_cgroup_mount_shows_the_units_cgroup() {
         assert_unit_gone(&unit);
         env.assert_nothing_left(&id);
     }
+}
+
+/// A loop device over a file of the test's: a real block device in the guest, which boots
+/// without a disk. Detached on drop.
+struct LoopDevice {
+    path: String,
+    major: u32,
+    minor: u32,
+}
+
+impl LoopDevice {
+    #[track_caller]
+    fn new(dir: &Path) -> LoopDevice {
+        use std::os::unix::fs::MetadataExt;
+        let file = dir.join("loop.img");
+        fs::write(&file, vec![0u8; 1 << 20]).unwrap();
+        let out = host("losetup", &["--find", "--show", file.to_str().unwrap()]);
+        out.ok();
+        let path = out.stdout.trim().to_string();
+        let rdev = fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("stat {path}: {e}"))
+            .rdev();
+        LoopDevice {
+            path,
+            major: rustix::fs::major(rdev),
+            minor: rustix::fs::minor(rdev),
+        }
+    }
+
+    fn number(&self) -> String {
+        format!("{}:{}", self.major, self.minor)
+    }
+}
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = host("losetup", &["--detach", &self.path]);
+    }
+}
+
+/// The lines of `P=` in `systemctl show` output (a list property has one per entry).
+fn values<'a>(show: &'a str, prop: &str) -> Vec<&'a str> {
+    let prefix = format!("{prop}=");
+    show.lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect()
+}
+
+#[test]
+fn blkio_throttles_are_the_units_device_limits_and_its_io_max() {
+    let Some(env) = sd_env() else { return };
+    let dev = LoopDevice::new(env.dir());
+    let id = env.new_id();
+    let (mut bundle, unit, dir) = scope_bundle(&env, &id);
+    let throttle = |rate: u64| json!([{"major": dev.major, "minor": dev.minor, "rate": rate}]);
+    bundle.linux()["resources"] = json!({"blockIO": {
+        "throttleReadBpsDevice": throttle(1 << 20),
+        "throttleWriteBpsDevice": throttle(2 << 20),
+        "throttleReadIOPSDevice": throttle(300),
+        "throttleWriteIOPSDevice": throttle(100),
+    }});
+    bundle.args(&["sleep", "1000"]);
+    let c = create_sd(&env, &bundle, &id);
+    let node = format!("/dev/block/{}", dev.number());
+    let props = show(
+        &unit,
+        &[
+            "IOReadBandwidthMax",
+            "IOWriteBandwidthMax",
+            "IOReadIOPSMax",
+            "IOWriteIOPSMax",
+        ],
+    );
+    for want in [
+        format!("IOReadBandwidthMax={node} 1048576"),
+        format!("IOWriteBandwidthMax={node} 2097152"),
+        format!("IOReadIOPSMax={node} 300"),
+        format!("IOWriteIOPSMax={node} 100"),
+    ] {
+        assert!(props.lines().any(|l| l == want), "no {want} in:\n{props}");
+    }
+    assert_eq!(
+        read(&dir, "io.max"),
+        format!(
+            "{} rbps=1048576 wbps=2097152 riops=300 wiops=100",
+            dev.number()
+        )
+    );
+    // update: the unit's entry for the device changes, the other limits stay
+    let body = json!({"blockIO": {"throttleReadBpsDevice": throttle(4 << 20)}}).to_string();
+    runtime_stdin(&env, &["update", "--resources", "-", &id], &body).ok();
+    let props = show(&unit, &["IOReadBandwidthMax", "IOWriteIOPSMax"]);
+    assert_eq!(
+        values(&props, "IOReadBandwidthMax"),
+        [format!("{node} 4194304")]
+    );
+    assert_eq!(values(&props, "IOWriteIOPSMax"), [format!("{node} 100")]);
+    assert_eq!(
+        read(&dir, "io.max"),
+        format!(
+            "{} rbps=4194304 wbps=2097152 riops=300 wiops=100",
+            dev.number()
+        )
+    );
+    c.delete_force().ok();
+    assert_unit_gone(&unit);
+    env.assert_nothing_left(&id);
+}
+
+/// The default device list is the unit's DevicePolicy=strict with runc's entries, and the
+/// container keeps /dev/null & co both under the runtime's own device program (which
+/// replaces systemd's at create, as runc's does) and once systemd has put its own program
+/// back next to it: `set-property` makes systemd apply the unit's device policy again.
+#[test]
+fn the_device_list_is_the_units_device_policy_and_dev_null_stays_usable() {
+    let Some(env) = sd_env() else { return };
+    let id = env.new_id();
+    let (mut bundle, unit, dir) = scope_bundle(&env, &id);
+    // a node of the first SCSI disk, which no rule allows: the control
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        bundle.rootfs.join("sda-node"),
+        rustix::fs::FileType::BlockDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rustix::fs::makedev(8, 0),
+    )
+    .unwrap();
+    bundle.args(&["sleep", "1000"]);
+    let c = create_sd(&env, &bundle, &id);
+    c.start().ok();
+    let props = show(&unit, &["DevicePolicy", "DeviceAllow"]);
+    assert_eq!(values(&props, "DevicePolicy"), ["strict"], "{props}");
+    let allowed = values(&props, "DeviceAllow");
+    for want in [
+        "/dev/char/1:3 rwm",
+        "/dev/char/1:5 rwm",
+        "/dev/char/1:8 rwm",
+        "/dev/char/1:9 rwm",
+        "/dev/char/5:0 rwm",
+        "/dev/char/5:2 rwm",
+        "/dev/char/10:200 rwm",
+        "char-136 rwm",
+        "char-* m",
+        "block-* m",
+    ] {
+        assert!(
+            allowed.contains(&want),
+            "no DeviceAllow={want} in:\n{props}"
+        );
+    }
+    let probe = "echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | \
+                 wc -c && echo null-zero-urandom-ok; head -c 1 /sda-node 2>&1; true";
+    let check = |when: &str| {
+        let out = exec(&c, &[], &["sh", "-c", probe]);
+        out.ok();
+        let text = out.all();
+        assert!(text.contains("null-zero-urandom-ok"), "{when}:\n{out}");
+        assert!(
+            text.contains("Operation not permitted"),
+            "{when}: /sda-node:\n{out}"
+        );
+    };
+    check("after create");
+    let programs = |when: &str| {
+        berth_cgroups::devices::v2::attached_program_ids(&dir)
+            .unwrap_or_else(|e| panic!("{when}: {e}"))
+            .len()
+    };
+    // the runtime's program took systemd's place (BPF_F_REPLACE of the only one)
+    assert_eq!(programs("after create"), 1);
+    host(
+        "systemctl",
+        &["set-property", "--runtime", &unit, "DevicePolicy=strict"],
+    )
+    .ok();
+    // systemd's program from the unit's DeviceAllow= list joins ours (a device passes only
+    // if both allow it), once systemd has realized the unit again: after its reply
+    let both = poll(Duration::from_secs(10), || {
+        (programs("after set-property") == 2).then_some(())
+    });
+    assert!(
+        both.is_some(),
+        "{} device programs after set-property",
+        programs("after set-property")
+    );
+    check("with systemd's device program too");
+    c.delete_force().ok();
+    assert_unit_gone(&unit);
+    env.assert_nothing_left(&id);
 }

@@ -9,6 +9,7 @@
 use std::process::Command;
 use std::time::Instant;
 
+use berth_cgroups::Mode;
 use berth_systemd::{Systemd, UnitPath, props};
 
 fn median(v: &mut [f64]) -> f64 {
@@ -24,6 +25,8 @@ fn main() {
     let res = props::convert(
         &serde_json::from_str(r#"{"memory":{"limit":67108864},"pids":{"limit":32},"cpu":{"quota":50000,"period":100000}}"#)
             .unwrap(),
+        // what a container's create sends, the default device policy included
+        Mode::Create,
     )
     .unwrap();
     let (mut connect, mut start, mut stop, mut total, mut run, mut fs) =

@@ -10,6 +10,9 @@ pub enum Error {
     Slice { slice: String, reason: String },
     #[error("linux.resources.{field}: {reason}")]
     Resource { field: &'static str, reason: String },
+    /// `linux.resources.devices` rules that make no device policy; each names its rule.
+    #[error("{0}")]
+    Devices(berth_cgroups::ResourceErrors),
     #[error("linux.resources.unified[{key:?}] = {value:?}: {reason}")]
     Unified {
         key: String,

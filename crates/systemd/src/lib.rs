@@ -3,6 +3,7 @@
 //!
 //! - [`unit`]: runc's `slice:prefix:name` cgroupsPath to a unit name and slice
 //! - [`props`]: OCI resources to unit properties (as runc converts them)
+//! - [`devices`]: the device rules to `DevicePolicy=` and `DeviceAllow=`
 //! - [`manager`]: the calls: start a scope and wait for its job, set properties, find the
 //!   cgroup, stop and wait until it is gone
 //! - [`dbus`]: a minimal synchronous D-Bus client of our own (no async runtime on the start
@@ -15,6 +16,7 @@
 //! `set_properties` on update, `stop_unit` on delete (also for a unit a killed create left).
 
 pub mod dbus;
+pub mod devices;
 pub mod error;
 pub mod manager;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! `unified` keys the files must take afterwards. Bad input fails here, so nothing is left to
 //! clean up; starting the scope is then one call that cannot fail on data.
 
+use berth_cgroups::Mode;
 use oci_spec::runtime::LinuxResources;
 
 use crate::error::Result;
@@ -24,10 +25,9 @@ impl ScopePlan {
         resources: Option<&LinuxResources>,
     ) -> Result<ScopePlan> {
         let unit = UnitPath::parse(cgroups_path, container_id)?;
-        let resources = match resources {
-            Some(r) => props::convert(r)?,
-            None => Resources::default(),
-        };
+        // no resources still makes a device policy (deny-by-default, runc's list)
+        let none = LinuxResources::default();
+        let resources = props::convert(resources.unwrap_or(&none), Mode::Create)?;
         Ok(ScopePlan {
             unit,
             description: format!("berth container {container_id}"),
@@ -53,9 +53,27 @@ mod tests {
         let p = ScopePlan::new("machine.slice:libpod:abc", "abc", Some(&r)).unwrap();
         assert_eq!(p.cgroup(), "/machine.slice/libpod-abc.scope");
         assert_eq!(p.description, "berth container abc");
-        assert_eq!(p.resources.properties.len(), 1);
+        let names: Vec<&str> = p
+            .resources
+            .properties
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["TasksMax", "DevicePolicy", "DeviceAllow", "DeviceAllow"]
+        );
         assert!(p.resources.unified_left.contains_key("io.max"));
         assert!(ScopePlan::new("bad", "abc", None).is_err());
+        // without linux.resources the unit still gets the default device policy
+        let p = ScopePlan::new("", "abc", None).unwrap();
+        let names: Vec<&str> = p
+            .resources
+            .properties
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(names, ["DevicePolicy", "DeviceAllow", "DeviceAllow"]);
         let r: LinuxResources = serde_json::from_str(r#"{"cpu":{"cpus":"x"}}"#).unwrap();
         let e = ScopePlan::new("", "abc", Some(&r)).unwrap_err().to_string();
         assert!(e.contains("cpu.cpus"), "{e}");

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use berth_cgroups::Mode;
 use berth_systemd::dbus::Error as BusError;
 use berth_systemd::{Error, ScopePlan, Systemd, UnitPath, props};
 
@@ -104,7 +105,7 @@ fn show(unit: &str, props: &[&str]) -> String {
 }
 
 fn resources(json: &str) -> props::Resources {
-    props::convert(&serde_json::from_str(json).unwrap()).unwrap()
+    props::convert(&serde_json::from_str(json).unwrap(), Mode::Update).unwrap()
 }
 
 #[test]

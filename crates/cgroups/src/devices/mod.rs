@@ -283,6 +283,23 @@ pub fn container_rules(spec: &[LinuxDeviceCgroup]) -> Result<Vec<Rule>, Vec<Reso
     }
 }
 
+/// The device policy a container gets: [`container_rules`] applied in order. A rule the
+/// device cgroup cannot enforce is reported on its own `linux.resources.devices[i]` (the
+/// rule list starts with the deny-all the spec does not hold).
+pub fn container_state(
+    spec: &[LinuxDeviceCgroup],
+) -> Result<emulator::DeviceState, Vec<ResourceError>> {
+    let rules = container_rules(spec)?;
+    emulator::DeviceState::from_rules(&rules).map_err(|(idx, why)| {
+        let field = if (1..=spec.len()).contains(&idx) {
+            format!("linux.resources.devices[{}]", idx - 1)
+        } else {
+            "linux.resources.devices".to_string()
+        };
+        vec![ResourceError::new(field.clone(), format!("{field}: {why}"))]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

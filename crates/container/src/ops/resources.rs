@@ -153,7 +153,11 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
         .inner()
         .plan(resources, Mode::Update, PlanOptions::default())?;
     if let Some(unit) = &record.systemd_unit {
-        let properties = berth_systemd::props::convert(resources)?.properties;
+        let converted = berth_systemd::props::convert(resources, Mode::Update)?;
+        for warning in &converted.warnings {
+            log::warn!("{warning}");
+        }
+        let properties = converted.properties;
         if !properties.is_empty() {
             crate::cgroup::connect_systemd()?.set_properties(unit, &properties)?;
         }
