@@ -264,7 +264,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
             &plan.bundle,
             &plan.annotations,
         );
-        run_hooks(HookKind::CreateContainer, hooks, &state.to_json())?;
+        run_hooks(HookKind::CreateContainer, hooks, &state.to_json()?)?;
     }
 
     let dev_null = rootfs::open_dev_null()?;
@@ -338,7 +338,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
                 &plan.bundle,
                 &plan.annotations,
             );
-            run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
+            run_hooks(HookKind::StartContainer, hooks, &state.to_json()?)?;
         }
         Ok::<InitError, InitError>(finish.exec(prepared, sync))
     })()

@@ -223,7 +223,7 @@ fn drive_setup(plan: &Plan, spawned: &Spawned, cgroup: &ContainerCgroup) -> Resu
                     &plan.bundle,
                     &plan.annotations,
                 )
-                .to_json();
+                .to_json()?;
                 if let Some(hooks) = plan.hooks.prestart() {
                     run_hooks(HookKind::Prestart, hooks, &state)?;
                 }
