@@ -238,7 +238,9 @@ class Target:
                 for d in left:
                     c.remove_cgroup(d)
             st = self.rt["state"]
-            ids = os.listdir(st) if os.path.isdir(st) else []
+            # names with ':' are no container ids but a runtime's own (berth's seccomp:cache,
+            # and spare:, the emptied directories it keeps for the next create)
+            ids = [i for i in os.listdir(st) if ":" not in i] if os.path.isdir(st) else []
             if ids:
                 msgs.append(f"state entries left in {st}: {' '.join(ids)}")
                 for i in ids:

@@ -58,6 +58,7 @@ cleanup_bench() {
         st=$work/state-$rt
         [ -d "$st" ] || continue
         for id in $(ls -A "$st" 2>/dev/null); do
+            case $id in *:*) continue;; esac   # a runtime's own (seccomp:cache, spare:)
             echo "bench: cleanup: $rt container $id was left, delete --force" >&2
             "$bin" --root "$st" delete --force "$id" >/dev/null 2>&1
         done

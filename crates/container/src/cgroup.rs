@@ -9,7 +9,9 @@
 //! cgroupfs code at the unit's cgroup path, which is also what every later command reads.
 
 use std::cell::RefCell;
+use std::ffi::CString;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use berth_cgroups::{
     Cgroup, CgroupsPath, FreezerState, Join, Layout, LayoutKind, Mode, PlanOptions, Version,
@@ -133,17 +135,17 @@ impl CgroupPlan {
     /// Makes the cgroup and applies the resources. With the systemd driver this only
     /// connects to the bus (a host without one fails here, before the fork): the unit is
     /// started when the init is placed ([`CgroupPlacement::attach`]).
-    pub fn create(self) -> Result<ContainerCgroup> {
-        if let Some(scope) = self.scope {
+    pub fn create(&self) -> Result<ContainerCgroup> {
+        if let Some(scope) = &self.scope {
             let bus = connect_systemd()?;
             return Ok(ContainerCgroup {
-                cgroup: self.cgroup,
+                cgroup: self.cgroup.clone(),
                 unified: None,
                 unit: Some(scope.unit.unit.clone()),
                 start: Some(ScopeStart {
                     bus: RefCell::new(bus),
-                    scope,
-                    plan: self.plan,
+                    scope: scope.clone(),
+                    plan: self.plan.clone(),
                 }),
             });
         }
@@ -176,7 +178,7 @@ impl CgroupPlan {
             }
         };
         Ok(ContainerCgroup {
-            cgroup: self.cgroup,
+            cgroup: self.cgroup.clone(),
             unified,
             unit: None,
             start: None,
@@ -245,43 +247,55 @@ impl ContainerCgroup {
         &self.cgroup
     }
 
-    /// How `cgroup` mounts show the container's cgroups.
-    pub fn view(&self, new_cgroup_namespace: bool) -> CgroupView {
+    /// How `cgroup` mounts show the container's cgroups, in the kernel's strings (the init
+    /// converts nothing after the clone).
+    pub fn view(&self, new_cgroup_namespace: bool) -> Result<CgroupView> {
         if self.cgroup.is_none() {
             // an empty tmpfs: there is no cgroup of the container's to show
-            return CgroupView::Hierarchies(Vec::new());
+            return Ok(CgroupView::Hierarchies(Vec::new()));
         }
+        let text = |what: &str, bytes: Vec<u8>| {
+            CString::new(bytes).map_err(|_| {
+                Error::invalid("linux.cgroupsPath", format!("{what} contains a NUL byte"))
+            })
+        };
+        let dir = |m: &berth_cgroups::HierarchyMount| {
+            text(
+                "the cgroup directory",
+                m.host_dir.as_os_str().as_bytes().to_vec(),
+            )
+        };
         let mounts = self.cgroup.mounts();
         if self.cgroup.kind() == LayoutKind::V2 {
-            return match mounts.into_iter().next() {
+            return Ok(match mounts.first() {
                 Some(m) => CgroupView::Unified {
                     source: CgroupMountSource {
-                        name: String::new(),
-                        host_dir: m.host_dir,
+                        name: CString::default(),
+                        host_dir: dir(m)?,
                         aliases: Vec::new(),
                     },
                     fresh: new_cgroup_namespace,
                 },
                 None => CgroupView::None,
-            };
+            });
         }
-        let sources = mounts
-            .into_iter()
-            .filter(|m| !m.name.is_empty())
-            .map(|m| {
-                let aliases = if m.version == Version::V1 && m.name.contains(',') {
-                    m.name.split(',').map(str::to_string).collect()
-                } else {
-                    Vec::new()
-                };
-                CgroupMountSource {
-                    name: m.name,
-                    host_dir: m.host_dir,
-                    aliases,
-                }
-            })
-            .collect();
-        CgroupView::Hierarchies(sources)
+        let mut sources = Vec::new();
+        for m in mounts.iter().filter(|m| !m.name.is_empty()) {
+            let aliases = if m.version == Version::V1 && m.name.contains(',') {
+                m.name
+                    .split(',')
+                    .map(|a| text("a hierarchy name", a.into()))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                Vec::new()
+            };
+            sources.push(CgroupMountSource {
+                name: text("a hierarchy name", m.name.clone().into())?,
+                host_dir: dir(m)?,
+                aliases,
+            });
+        }
+        Ok(CgroupView::Hierarchies(sources))
     }
 
     /// Whether the container's freezer says frozen.

@@ -71,8 +71,12 @@ impl<'a> SpecState<'a> {
         }
     }
 
-    pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("state serializes")
+    /// The JSON text. Only a bundle path that is not UTF-8 cannot be written (the planner
+    /// refuses one); it is an error, never an abort of the init, which runs hooks too.
+    pub fn to_json(&self) -> crate::error::Result<Vec<u8>> {
+        serde_json::to_vec(self).map_err(|e| {
+            crate::error::Error::invalid("bundle", format!("the hooks' state document: {e}"))
+        })
     }
 }
 
@@ -161,7 +165,9 @@ fn wait_with_timeout(
     let Some(timeout) = timeout else {
         return child.wait().map(Some);
     };
-    let pid = Pid::from_raw(child.id() as i32).expect("child pid is positive");
+    // The kernel's pids are positive; without one there is nothing to wait on by pidfd.
+    let pid = Pid::from_raw(child.id() as i32)
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ESRCH))?;
     let pidfd = pidfd_open(pid, PidfdFlags::empty())?;
     let deadline = Instant::now() + timeout;
     loop {
@@ -201,7 +207,9 @@ mod tests {
 
     fn state() -> Vec<u8> {
         let annotations = HashMap::new();
-        SpecState::new("c1", Status::Created, 42, Path::new("/b"), &annotations).to_json()
+        SpecState::new("c1", Status::Created, 42, Path::new("/b"), &annotations)
+            .to_json()
+            .unwrap()
     }
 
     #[test]

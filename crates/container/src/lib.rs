@@ -16,6 +16,7 @@ pub(crate) mod init;
 pub(crate) mod kill_point;
 pub mod lsm;
 pub mod ops;
+pub(crate) mod plan;
 pub mod privilege;
 pub mod sealed;
 pub(crate) mod seccomp;

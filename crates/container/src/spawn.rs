@@ -10,6 +10,7 @@ use rustix::process::{Pid, PidfdFlags, Signal, pidfd_open, pidfd_send_signal};
 
 use crate::error::{Error, Result};
 use crate::init::{CgroupView, InitContext, StartSignal, child_main};
+use crate::plan::ContainerPlan;
 use crate::spec::{IdMapping, NamespaceKind, Plan, TimeOffsets};
 use crate::sync::{Message, SyncSocket};
 use crate::sys::{self, Forked, SignalMask};
@@ -32,17 +33,12 @@ pub trait CgroupPlacement {
     }
 }
 
-/// What the caller chooses about a new init.
-pub struct SpawnOptions<'a> {
+/// The descriptors of a new init, and how its cgroups look from inside.
+pub struct SpawnOptions {
     /// The listening start socket (`create`) or None (`run`: started over the sync socket).
     pub start_socket: Option<OwnedFd>,
     pub console_socket: Option<OwnedFd>,
-    pub preserve_fds: u32,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
     pub cgroup_view: CgroupView,
-    pub last_cap: u32,
-    pub seccomp: Option<&'a berth_seccomp::Program>,
 }
 
 /// A running init that has not reported ready yet. Killed and reaped on drop unless
@@ -93,10 +89,11 @@ pub fn kill_and_reap(pid: i32, pidfd: &OwnedFd) {
 /// Forks the init of `plan` and performs the placement steps (until the init reports the
 /// next step itself: RunHooks, Ready or an error).
 pub fn spawn_init(
-    plan: &Plan,
-    options: SpawnOptions<'_>,
+    container: &ContainerPlan,
+    options: SpawnOptions,
     cgroups: &dyn CgroupPlacement,
 ) -> Result<Spawned> {
+    let plan = &container.spec;
     let (parent_sync, child_sync) = SyncSocket::pair()?;
     let staged = plan.namespaces.joined(NamespaceKind::User).is_some()
         || (plan.namespaces.is_new(NamespaceKind::User)
@@ -157,20 +154,15 @@ pub fn spawn_init(
         Forked::Child => {
             drop(parent_sync);
             let ctx = InitContext {
-                plan,
+                plan: container,
                 start: match options.start_socket {
                     Some(fd) => StartSignal::Socket(fd),
                     None => StartSignal::Sync,
                 },
                 console_socket: options.console_socket,
-                preserve_fds: options.preserve_fds,
-                no_pivot: options.no_pivot,
-                no_new_keyring: options.no_new_keyring,
                 cgroups: options.cgroup_view,
-                last_cap: options.last_cap,
                 staged,
                 signal_mask: &signal_mask,
-                seccomp: options.seccomp,
                 cgroupns_at_clone,
                 v1_self_join: v1_self_join.as_ref(),
                 cgroup_made_at_placement: cgroups.made_at_placement(),

@@ -60,7 +60,7 @@ pub struct Cli {
 /// callers (podman run by a user, which runs the runtime as root of its user namespace)
 /// pass no --root, expecting the per-user default. runc's rule: $XDG_RUNTIME_DIR when set
 /// and the runtime is not the host's root, unless a user namespace's root says it is root.
-fn default_root() -> PathBuf {
+pub fn default_root() -> PathBuf {
     let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
     let user_is_root = std::env::var_os("USER").is_some_and(|u| u == "root");
     let per_user = rustix::process::geteuid().as_raw() != 0

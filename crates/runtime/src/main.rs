@@ -14,6 +14,7 @@ mod cli;
 mod commands;
 mod features;
 mod logging;
+mod quick_cli;
 mod spec_template;
 mod units;
 
@@ -43,9 +44,14 @@ fn run(args: Vec<String>) -> ! {
         print_version();
     }
     let args = cli::normalize_args(args);
-    let cli = match cli::Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => e.exit(),
+    // The commands of every container's life skip clap's command tree; clap reads (and
+    // answers) everything else.
+    let cli = match quick_cli::parse(&args) {
+        Some(cli) => cli,
+        None => match cli::Cli::try_parse_from(args) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        },
     };
     if cli.version {
         print_version();

@@ -224,6 +224,29 @@ fn empty_args_and_relative_cwd_are_refused() {
     create_fails(&env, &bundle, &["process.cwd"]);
 }
 
+/// Everything the init converts is checked before the state dir exists: a cwd that climbs
+/// out of the root fails as a configuration error even when the runtime would SIGKILL
+/// itself right after reserving the directory (the debug build's kill hook). The init used
+/// to find this one only after the clone.
+#[test]
+fn a_cwd_that_climbs_out_is_refused_before_anything_is_made() {
+    let Some(env) = TestEnv::new() else { return };
+    let mut bundle = env.bundle();
+    bundle.process()["cwd"] = json!("/tmp/../../etc");
+    bundle.save();
+    let id = env.new_id();
+    let io = env.io_files();
+    let mut cmd = env.command(&["create", "--bundle", bundle.dir.to_str().unwrap(), &id]);
+    cmd.env("BERTH_TEST_KILL_AT", "create:reserved");
+    let out = run_to_files(&mut cmd, &io, COMMAND_TIMEOUT);
+    assert_eq!(
+        out.code, 1,
+        "not a plain failure before the reservation:\n{out}"
+    );
+    out.mentions(&["invalid configuration: process.cwd", "escapes"]);
+    env.assert_nothing_left(&id);
+}
+
 #[test]
 fn a_cwd_that_is_a_file_is_refused() {
     let Some(env) = TestEnv::new() else { return };

@@ -8,7 +8,8 @@ use rustix::fs::{AtFlags, FileType, Mode};
 
 use super::InitError;
 use super::fs::{fd_path, mkdir_all_in_root, reopen_dir, touch_in_root};
-use crate::spec::{DeviceKind, DeviceNode};
+use crate::plan::DeviceStep;
+use crate::spec::DeviceKind;
 use crate::sys;
 
 type Result<T> = std::result::Result<T, InitError>;
@@ -16,27 +17,31 @@ type Result<T> = std::result::Result<T, InitError>;
 /// Creates every device node. `bind_instead` (a user namespace) binds the host's node.
 pub fn create_devices(
     root: BorrowedFd<'_>,
-    devices: &[DeviceNode],
+    devices: &[DeviceStep],
     bind_instead: bool,
 ) -> Result<()> {
-    for device in devices {
-        create_device(root, device, bind_instead)
-            .map_err(|e| InitError::Device(format!("/{}: {e}", device.path.display())))?;
+    for step in devices {
+        create_device(root, step, bind_instead)
+            .map_err(|e| InitError::Device(format!("/{}: {e}", step.node.path.display())))?;
     }
     Ok(())
 }
 
 fn create_device(
     root: BorrowedFd<'_>,
-    device: &DeviceNode,
+    step: &DeviceStep,
     bind_instead: bool,
 ) -> std::io::Result<()> {
+    let device = &step.node;
     if bind_instead && device.kind != DeviceKind::Fifo {
-        let host = Path::new("/").join(&device.path);
         let target = touch_in_root(root, &device.path)?;
-        let host = std::ffi::CString::new(host.as_os_str().as_encoded_bytes())
-            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
-        return sys::mount(Some(&host), &fd_path(&target), None, libc::MS_BIND, None);
+        return sys::mount(
+            Some(&step.host),
+            &fd_path(&target),
+            None,
+            libc::MS_BIND,
+            None,
+        );
     }
     let parent = device.path.parent().unwrap_or(Path::new(""));
     let name = device

@@ -10,13 +10,13 @@ use rustix::fs::{Mode, OFlags};
 use super::finish::Finish;
 use super::procfs::ProcHandle;
 use super::{InitError, console};
-use crate::spec::ProcessPlan;
+use crate::plan::ProcessImage;
 use crate::sync::{Message, SyncSocket};
 use crate::sys;
 
 /// What the exec'd process needs.
 pub struct ExecContext<'a> {
-    pub process: &'a ProcessPlan,
+    pub process: &'a ProcessImage,
     /// The container init's pidfd: the namespaces to join.
     pub init_pidfd: BorrowedFd<'a>,
     /// CLONE_NEW* flags of the namespaces to join here (pid and time were joined by the
@@ -76,7 +76,7 @@ fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         rustix::process::chroot(".").map_err(|e| InitError::sys("chroot", e.into()))?;
     }
 
-    if ctx.process.terminal {
+    if ctx.process.plan.terminal {
         let socket = ctx.console_socket.as_ref().ok_or_else(|| {
             InitError::Console("a terminal was requested but there is no console socket".into())
         })?;
@@ -86,7 +86,7 @@ fn run(ctx: &ExecContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
             Mode::empty(),
         )
         .map_err(|e| InitError::sys("open /", e.into()))?;
-        let pty = console::open_pty(root.as_fd(), ctx.process.console_size)?;
+        let pty = console::open_pty(root.as_fd(), ctx.process.plan.console_size)?;
         console::send_master(socket.as_fd(), &pty.master)?;
         drop(pty.master);
         console::become_console(&pty.peer)?;

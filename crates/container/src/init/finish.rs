@@ -1,13 +1,14 @@
 //! The last steps of every container process, the init's and an exec'd one's: limits,
 //! identity, capabilities, working directory, no_new_privs and seccomp, then exec.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
 
 use rustix::fs::Mode;
 
 use super::procfs::ProcHandle;
 use super::{InitError, process};
+use crate::plan::ProcessImage;
 use crate::spec::ProcessPlan;
 use crate::sync::{Message, SyncSocket};
 use crate::sys;
@@ -31,7 +32,7 @@ fn seccomp_timing(finish: &Finish<'_>) -> SeccompTiming {
     let Some(program) = finish.seccomp else {
         return SeccompTiming::Never;
     };
-    let process = finish.process;
+    let process = &finish.process.plan;
     const CAP_SYS_ADMIN: u64 = 1 << 21;
     let privileged_after = process.capabilities.effective & CAP_SYS_ADMIN != 0;
     if !process.no_new_privileges && !privileged_after {
@@ -59,7 +60,7 @@ fn install_seccomp(finish: &Finish<'_>, sync: &SyncSocket) -> Result<(), InitErr
 
 /// What the last steps need.
 pub struct Finish<'a> {
-    pub process: &'a ProcessPlan,
+    pub process: &'a ProcessImage,
     pub last_cap: u32,
     pub seccomp: Option<&'a berth_seccomp::Program>,
     pub preserve_fds: u32,
@@ -67,9 +68,9 @@ pub struct Finish<'a> {
 }
 
 /// The program, ready to be executed.
-pub struct Prepared {
-    program: CString,
-    argv: Vec<CString>,
+pub struct Prepared<'a> {
+    program: &'a CStr,
+    argv: &'a [CString],
     envp: Vec<CString>,
     timing: SeccompTiming,
     /// The sealed exec trampoline (CVE-2019-5736), when the kernel allows it.
@@ -79,8 +80,8 @@ pub struct Prepared {
 impl Finish<'_> {
     /// Everything from limits to capabilities. Afterwards only the wait for `start` (for the
     /// init) and [`Finish::exec`] remain.
-    pub fn prepare(&self, proc: &ProcHandle, sync: &SyncSocket) -> Result<Prepared, InitError> {
-        let process = self.process;
+    pub fn prepare(&self, proc: &ProcHandle, sync: &SyncSocket) -> Result<Prepared<'_>, InitError> {
+        let process = &self.process.plan;
         let timing = seccomp_timing(self);
         if let Some(score) = process.oom_score_adj {
             proc.write_self("oom_score_adj", score.to_string().as_bytes())
@@ -133,9 +134,9 @@ impl Finish<'_> {
             install_seccomp(self, sync)?;
         }
         let prepared = Prepared {
-            program: process::find_executable(process)?,
-            argv: process::exec_arguments(process)?,
-            envp: process::exec_environment(process)?,
+            program: process::find_executable(self.process)?,
+            argv: &self.process.argv,
+            envp: process::exec_environment(self.process),
             timing,
             trampoline,
         };
@@ -144,7 +145,7 @@ impl Finish<'_> {
 
     /// Restores signals and execs. With a late seccomp filter, nothing but the exec runs
     /// after it is installed. Only returns on failure.
-    pub fn exec(&self, prepared: Prepared, sync: &SyncSocket) -> InitError {
+    pub fn exec(&self, prepared: Prepared<'_>, sync: &SyncSocket) -> InitError {
         if let Err(e) = sys::restore_signal_mask(self.signal_mask) {
             return InitError::sys("sigprocmask", e);
         }
@@ -155,7 +156,7 @@ impl Finish<'_> {
             return e;
         }
         if let Some(trampoline) = &prepared.trampoline {
-            let argv = super::trampoline::arguments(&prepared.program, &prepared.argv);
+            let argv = super::trampoline::arguments(prepared.program, prepared.argv);
             let error = sys::execveat_fd(trampoline.as_fd(), &argv, &prepared.envp);
             // A seccomp profile or an LSM may forbid execveat (or exec from a memfd) while
             // allowing execve: then exec the program directly, as every runtime before did.
@@ -174,8 +175,8 @@ impl Finish<'_> {
             "exec {}: {}",
             prepared.program.to_string_lossy(),
             crate::error::os_text(&sys::execve(
-                &prepared.program,
-                &prepared.argv,
+                prepared.program,
+                prepared.argv,
                 &prepared.envp
             ))
         ))

@@ -14,7 +14,11 @@ const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGIC
 
 /// The magic-link path of an fd, for syscalls that only take paths (mount(2)).
 pub fn fd_path(fd: impl AsFd) -> CString {
-    CString::new(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())).expect("no NUL")
+    let mut path = b"/proc/self/fd/".to_vec();
+    path.extend_from_slice(fd.as_fd().as_raw_fd().to_string().as_bytes());
+    // Digits and a fixed prefix hold no NUL byte: the empty fallback is never taken (and
+    // would fail in the kernel with ENOENT, not abort the forked child).
+    CString::new(path).unwrap_or_default()
 }
 
 /// Opens `path` (relative to `root`) as an O_PATH fd, never leaving `root`.

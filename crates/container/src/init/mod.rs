@@ -25,17 +25,11 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags};
 
 use crate::hooks::{HookKind, SpecState, run_hooks};
+use crate::plan::ContainerPlan;
 use crate::spec::{NamespaceKind, Plan};
 use crate::state::Status;
 use crate::sync::{Message, SyncSocket};
 use crate::sys;
-
-/// A kernel string from plan data. The planner refuses NUL bytes in every field that becomes
-/// one, so this fails only on a planner bug; it fails as an error, named, and never as an
-/// abort of the forked child (panic=abort would end it without a word).
-pub(crate) fn c_string(what: &str, bytes: impl Into<Vec<u8>>) -> Result<CString, InitError> {
-    CString::new(bytes).map_err(|_| InitError::Process(format!("{what} contains a NUL byte")))
-}
 
 pub use exec::{ExecContext, exec_child_main};
 pub use procfs::ProcHandle;
@@ -87,15 +81,16 @@ impl InitError {
     }
 }
 
-/// A cgroup hierarchy as the container should see it under a `cgroup` mount.
+/// A cgroup hierarchy as the container should see it under a `cgroup` mount, in the
+/// kernel's strings (made by the runtime before the clone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CgroupMountSource {
     /// Directory name under the mount point (`memory`, `cpu,cpuacct`, `systemd`, `unified`).
-    pub name: String,
+    pub name: CString,
     /// The container's own directory in the host's hierarchy.
-    pub host_dir: PathBuf,
+    pub host_dir: CString,
     /// Symlinks to `name` (`cpu` and `cpuacct` for a co-mounted `cpu,cpuacct`).
-    pub aliases: Vec<String>,
+    pub aliases: Vec<CString>,
 }
 
 /// How `cgroup` mounts are laid out for this container.
@@ -123,23 +118,17 @@ pub enum StartSignal {
     Sync,
 }
 
-/// Everything the init needs besides the plan.
+/// What the init gets: the plan, its descriptors, and how the runtime placed it.
 pub struct InitContext<'a> {
-    pub plan: &'a Plan,
+    pub plan: &'a ContainerPlan,
     pub start: StartSignal,
     pub console_socket: Option<OwnedFd>,
-    pub preserve_fds: u32,
-    pub no_pivot: bool,
-    pub no_new_keyring: bool,
     pub cgroups: CgroupView,
-    pub last_cap: u32,
     /// The init has no user namespace of its own to set up but must first prepare
     /// namespaces in an intermediate process (see `spawn`).
     pub staged: bool,
     /// The runtime's signal mask before it blocked everything.
     pub signal_mask: &'a sys::SignalMask,
-    /// The compiled seccomp filter, if the config has one.
-    pub seccomp: Option<&'a berth_seccomp::Program>,
     /// The clone made the cgroup namespace (cloned straight into the container's cgroup on
     /// a pure cgroup v2 host).
     pub cgroupns_at_clone: bool,
@@ -173,13 +162,14 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     // written: a non-dumpable process's /proc files belong to the host's root while its
     // namespace maps no root, and an unprivileged runtime could not write the maps. No
     // process of the container exists until then.
-    let new_user = ctx.plan.namespaces.is_new(NamespaceKind::User);
+    let new_user = ctx.plan.spec.namespaces.is_new(NamespaceKind::User);
     if !new_user {
         not_dumpable()?;
     }
     // Device nodes and mount points get exactly the modes we ask for.
     rustix::process::umask(Mode::empty());
-    let plan = ctx.plan;
+    let kernel = ctx.plan;
+    let plan = &kernel.spec;
 
     // A new user namespace needs its id maps before we do anything privileged. Otherwise
     // the runtime finishes placing us (the cgroup2 tree when the clone could not) while we
@@ -228,16 +218,15 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         sync.expect(Message::Continue)?;
         placed = true;
     }
-    let root = rootfs::prepare_root(plan)?;
-    for m in &plan.mounts {
-        rootfs::mount_one(root.as_fd(), m, &ctx.cgroups, plan.mount_label.as_deref())?;
+    let root = rootfs::prepare_root(kernel)?;
+    for m in &kernel.mounts {
+        rootfs::mount_one(root.as_fd(), m, &ctx.cgroups)?;
     }
     if plan.setup_dev {
-        dev::create_devices(root.as_fd(), &plan.devices, in_userns)?;
+        dev::create_devices(root.as_fd(), &kernel.devices, in_userns)?;
         dev::create_dev_symlinks(root.as_fd())?;
     }
-    let cwd = crate::spec::container_relative(&plan.process.cwd, "process.cwd")?;
-    fs::mkdir_all_in_root(root.as_fd(), &cwd)
+    fs::mkdir_all_in_root(root.as_fd(), &kernel.cwd)
         .map_err(|e| InitError::path("create cwd", &plan.process.cwd, e))?;
 
     if plan.process.terminal {
@@ -275,7 +264,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
             &plan.bundle,
             &plan.annotations,
         );
-        run_hooks(HookKind::CreateContainer, hooks, &state.to_json())?;
+        run_hooks(HookKind::CreateContainer, hooks, &state.to_json()?)?;
     }
 
     let dev_null = rootfs::open_dev_null()?;
@@ -288,7 +277,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
     drop(dev_null);
     if !plan.namespaces.has(NamespaceKind::Mount) {
         rootfs::chroot_root(&root)?;
-    } else if ctx.no_pivot {
+    } else if kernel.no_pivot {
         rootfs::move_root(&root)?;
     } else {
         rootfs::pivot_root(&root)?;
@@ -304,17 +293,13 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         rustix::system::setdomainname(name.as_bytes())
             .map_err(|e| InitError::sys(format!("setdomainname {name:?}"), e.into()))?;
     }
-    for sysctl in &plan.sysctls {
-        proc.write(
-            &Path::new("sys").join(&sysctl.path),
-            sysctl.value.as_bytes(),
-        )
-        .map_err(|e| InitError::sys(format!("sysctl {}={}", sysctl.key, sysctl.value), e))?;
+    for sysctl in &kernel.sysctls {
+        proc.write(&sysctl.path, sysctl.value.as_bytes())
+            .map_err(|e| InitError::sys(format!("sysctl {}={}", sysctl.key, sysctl.value), e))?;
     }
-    if !ctx.no_new_keyring {
-        let name = c_string("the container id", format!("_ses.{}", plan.id))?;
+    if let Some(name) = &kernel.session_keyring {
         // Kernels or seccomp policies without keyrings: runc also carries on.
-        if let Err(e) = sys::join_session_keyring(&name)
+        if let Err(e) = sys::join_session_keyring(name)
             && !matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
         {
             return Err(InitError::sys("join a new session keyring", e));
@@ -324,10 +309,10 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
         sys::set_personality(persona).map_err(|e| InitError::sys("personality", e))?;
     }
     let finish = finish::Finish {
-        process: &plan.process,
-        last_cap: ctx.last_cap,
-        seccomp: ctx.seccomp,
-        preserve_fds: ctx.preserve_fds,
+        process: &kernel.process,
+        last_cap: kernel.last_cap,
+        seccomp: kernel.seccomp.as_ref(),
+        preserve_fds: kernel.preserve_fds,
         signal_mask: ctx.signal_mask,
     };
     let prepared = finish.prepare(&proc, sync)?;
@@ -353,7 +338,7 @@ fn run(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<Infallible, InitError
                 &plan.bundle,
                 &plan.annotations,
             );
-            run_hooks(HookKind::StartContainer, hooks, &state.to_json())?;
+            run_hooks(HookKind::StartContainer, hooks, &state.to_json()?)?;
         }
         Ok::<InitError, InitError>(finish.exec(prepared, sync))
     })()
@@ -380,7 +365,7 @@ fn close_inherited_fds(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), I
     }
     // SAFETY: the init never returns into the runtime's code (it execs or exits), so nothing
     // uses or drops what owned the closed descriptors.
-    unsafe { sys::close_fds_except(3 + ctx.preserve_fds, &keep) }
+    unsafe { sys::close_fds_except(3 + ctx.plan.preserve_fds, &keep) }
         .map_err(|e| InitError::sys("close the runtime's descriptors", e))
 }
 
@@ -437,7 +422,7 @@ fn join_namespaces(plan: &Plan, select: impl Fn(NamespaceKind) -> bool) -> Resul
 /// child joins, unshares, and — when a new pid namespace is wanted — forks the real init as
 /// a sibling (CLONE_PARENT) and exits.
 fn enter_namespaces_staged(ctx: &InitContext<'_>, sync: &SyncSocket) -> Result<(), InitError> {
-    let plan = ctx.plan;
+    let plan = &ctx.plan.spec;
     join_namespaces(plan, |k| {
         !matches!(k, NamespaceKind::Pid | NamespaceKind::Time)
     })?;

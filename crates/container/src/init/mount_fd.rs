@@ -4,6 +4,7 @@
 //! propagation) through the same fd. No path is ever resolved twice, so nothing swapped in
 //! between (CVE-2021-30465) can receive a mount or its options.
 
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -13,6 +14,7 @@ use rustix::mount::{
     fsconfig_set_flag, fsconfig_set_string, fsmount, fsopen, move_mount, open_tree,
 };
 
+use crate::plan::FsOption;
 use crate::spec::mount_options::attr;
 use crate::sys;
 
@@ -50,7 +52,7 @@ pub fn attributes(flags: c_ulong) -> (u64, u64) {
 }
 
 /// A detached copy of the tree at `path` (relative to `dir`; empty for `dir` itself).
-pub fn clone_tree(dir: BorrowedFd<'_>, path: &str, recursive: bool) -> io::Result<OwnedFd> {
+pub fn clone_tree(dir: BorrowedFd<'_>, path: &CStr, recursive: bool) -> io::Result<OwnedFd> {
     let mut flags = OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     if recursive {
         flags |= OpenTreeFlags::AT_RECURSIVE;
@@ -93,35 +95,37 @@ pub fn set_propagation(mount: BorrowedFd<'_>, propagation: c_ulong) -> io::Resul
 pub fn attach(mount: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Result<()> {
     Ok(move_mount(
         mount,
-        "",
+        c"",
         target,
-        "",
+        c"",
         MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_EMPTY_PATH,
     )?)
 }
 
-/// A new, detached instance of a filesystem. `data` is the comma-separated option string of
-/// mount(2); each `key=value` or flag word is handed to the filesystem with fsconfig.
+/// A new, detached instance of a filesystem; each option (mount(2)'s data, split by the
+/// plan) is handed to the filesystem with fsconfig.
 pub fn new_filesystem(
-    fstype: &str,
-    source: &str,
+    fstype: &CStr,
+    source: &CStr,
     flags: c_ulong,
-    data: &str,
+    options: &[FsOption],
 ) -> io::Result<OwnedFd> {
     let fs = fsopen(fstype, FsOpenFlags::FSOPEN_CLOEXEC)?;
-    fsconfig_set_string(&fs, "source", source)?;
-    for option in data.split(',').filter(|o| !o.is_empty()) {
-        match option.split_once('=') {
-            Some((key, value)) => fsconfig_set_string(&fs, key, value.trim_matches('"'))?,
-            None => fsconfig_set_flag(&fs, option)?,
+    fsconfig_set_string(&fs, c"source", source)?;
+    for option in options {
+        match option {
+            FsOption::Value(key, value) => {
+                fsconfig_set_string(&fs, key.as_c_str(), value.as_c_str())?
+            }
+            FsOption::Flag(word) => fsconfig_set_flag(&fs, word.as_c_str())?,
         }
     }
     // Superblock flags travel as flag words; the per-mount ones are attributes of fsmount.
     for (ms, word) in [
-        (libc::MS_SYNCHRONOUS, "sync"),
-        (libc::MS_DIRSYNC, "dirsync"),
-        (libc::MS_LAZYTIME, "lazytime"),
-        (libc::MS_MANDLOCK, "mand"),
+        (libc::MS_SYNCHRONOUS, c"sync"),
+        (libc::MS_DIRSYNC, c"dirsync"),
+        (libc::MS_LAZYTIME, c"lazytime"),
+        (libc::MS_MANDLOCK, c"mand"),
     ] {
         if flags & ms != 0 {
             fsconfig_set_flag(&fs, word)?;
@@ -141,8 +145,8 @@ pub fn new_filesystem(
 pub fn same_place(a: impl AsFd, b: impl AsFd) -> io::Result<bool> {
     use rustix::fs::{AtFlags, StatxFlags, statx};
     let what = StatxFlags::INO | StatxFlags::MNT_ID;
-    let x = statx(a, "", AtFlags::EMPTY_PATH, what)?;
-    let y = statx(b, "", AtFlags::EMPTY_PATH, what)?;
+    let x = statx(a, c"", AtFlags::EMPTY_PATH, what)?;
+    let y = statx(b, c"", AtFlags::EMPTY_PATH, what)?;
     Ok(x.stx_ino == y.stx_ino
         && x.stx_dev_major == y.stx_dev_major
         && x.stx_dev_minor == y.stx_dev_minor

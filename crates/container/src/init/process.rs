@@ -3,15 +3,15 @@
 //! while still privileged, drop the bounding set, switch ids keeping capabilities, set the
 //! capability sets, then no_new_privs.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustix::fs::{Access, AtFlags, Mode, OFlags};
 
 use super::InitError;
 use crate::error::os_text;
+use crate::plan::ProcessImage;
 use crate::spec::ProcessPlan;
 use crate::sys;
 
@@ -105,40 +105,32 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
     rustix::process::fchdir(&dir).map_err(|e| fail(e.into()))
 }
 
-/// The program to exec: `args[0]` itself when it has a slash, else the first executable
-/// match in the PATH of the process's environment (like runc's exec.LookPath).
-pub fn find_executable(process: &ProcessPlan) -> Result<CString> {
-    let name = &process.args[0];
+/// The program to exec: the first of the plan's candidates that is an executable file
+/// (`args[0]` itself when it has a slash, else its PATH lookup, like runc's exec.LookPath).
+pub fn find_executable(image: &ProcessImage) -> Result<&CStr> {
+    let name = &image.plan.args[0];
     // runc's words (Go's exec.LookPath), which clients match.
     let not_found = |detail: String| InitError::Exec(format!("exec: {name:?}: {detail}"));
-    if name.contains('/') {
-        let path = Path::new(name);
-        check_executable(path).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOENT | libc::ENOTDIR) => {
-                not_found(format!("stat {name}: {}", os_text(&e)))
-            }
-            _ => not_found(os_text(&e)),
-        })?;
-        return super::c_string("process.args[0]", name.as_bytes());
-    }
-    let path_var = process
-        .env
-        .iter()
-        .find_map(|v| v.strip_prefix("PATH="))
-        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    for dir in path_var.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = PathBuf::from(dir).join(name);
-        if check_executable(&candidate).is_ok() {
-            return super::c_string("process.args[0]", candidate.as_os_str().as_bytes());
+    let mut last = None;
+    for candidate in &image.candidates {
+        match check_executable(candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e) => last = Some(e),
         }
     }
-    Err(not_found("executable file not found in $PATH".into()))
+    if image.searched_path {
+        return Err(not_found("executable file not found in $PATH".into()));
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+    Err(match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => not_found(format!("stat {name}: {}", os_text(&e))),
+        _ => not_found(os_text(&e)),
+    })
 }
 
-fn check_executable(path: &Path) -> std::io::Result<()> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_dir() {
+fn check_executable(path: &CStr) -> std::io::Result<()> {
+    let st = rustix::fs::stat(path)?;
+    if rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Directory {
         return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
     }
     // Real and effective ids are the same by now: plain faccessat is enough (faccessat2,
@@ -149,20 +141,15 @@ fn check_executable(path: &Path) -> std::io::Result<()> {
 
 /// The environment for exec: the configured one, plus HOME from the container's
 /// /etc/passwd (or `/`) when it is missing, as runc does.
-pub fn exec_environment(process: &ProcessPlan) -> Result<Vec<CString>> {
-    let mut env = process
-        .env
-        .iter()
-        .map(|v| super::c_string("process.env", v.as_bytes()))
-        .collect::<Result<Vec<CString>>>()?;
-    if !process.env.iter().any(|v| v.starts_with("HOME=")) {
-        let home = home_of(process.uid).unwrap_or_else(|| "/".into());
-        env.push(super::c_string(
-            "HOME from /etc/passwd",
-            format!("HOME={home}"),
-        )?);
+pub fn exec_environment(image: &ProcessImage) -> Vec<CString> {
+    let mut env = image.envp.clone();
+    if image.add_home {
+        let home = home_of(image.plan.uid).unwrap_or_else(|| "/".into());
+        // The container's file is its data, not the plan's: a home with a NUL byte in it
+        // cannot be passed on, and the process gets `/` as with no entry at all.
+        env.push(CString::new(format!("HOME={home}")).unwrap_or_else(|_| c"HOME=/".into()));
     }
-    Ok(env)
+    env
 }
 
 fn home_of(uid: u32) -> Option<String> {
@@ -173,13 +160,4 @@ fn home_of(uid: u32) -> Option<String> {
             .then(|| fields[5].to_string())
             .filter(|h| !h.is_empty())
     })
-}
-
-/// The argument vector for exec.
-pub fn exec_arguments(process: &ProcessPlan) -> Result<Vec<CString>> {
-    process
-        .args
-        .iter()
-        .map(|a| super::c_string("process.args", a.as_bytes()))
-        .collect()
 }

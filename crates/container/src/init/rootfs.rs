@@ -5,9 +5,8 @@
 //! namespace), so mount(2)'s path arguments can be `/proc/self/fd/N` of the host's procfs;
 //! every target is an fd resolved inside the rootfs.
 
-use std::ffi::CString;
+use std::ffi::CStr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use libc::c_ulong;
@@ -17,27 +16,25 @@ use super::CgroupView;
 use super::InitError;
 use super::fs::{fd_path, is_dir, mkdir_all_in_root, open_in_root, touch_in_root};
 use super::mount_fd;
+use crate::plan::{ContainerPlan, FsOption, KernelMount, MountStep};
 use crate::spec::mount_options::attr;
-use crate::spec::{MountKind, MountPlan, NamespaceKind, Plan};
+use crate::spec::{MountPlan, NamespaceKind, Plan};
 use crate::sys;
 
 type Result<T> = std::result::Result<T, InitError>;
 
-fn cstr(path: &Path) -> Result<CString> {
-    super::c_string(&path.display().to_string(), path.as_os_str().as_bytes())
-}
-
 /// Sets the propagation of `/` and binds the rootfs onto itself so it is a mount point
 /// (pivot_root needs one). Returns an fd of the rootfs mount.
-pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
+pub fn prepare_root(kernel: &ContainerPlan) -> Result<OwnedFd> {
+    let plan = &kernel.spec;
     if !plan.namespaces.has(NamespaceKind::Mount) {
         // Without a mount namespace of its own the container's mounts land in the
         // runtime's (they are removed again by delete); the host's propagation stays as it
         // is, and the root is entered with chroot.
         if plan.root_readonly {
-            bind_root_for_readonly(plan)?;
+            bind_root_for_readonly(kernel)?;
         }
-        return open_rootfs(plan);
+        return open_rootfs(kernel);
     }
     // The configured propagation is given to the new root after the pivot. Until then
     // nothing may propagate back to the host: everything becomes a slave, or private when
@@ -49,16 +46,16 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
     };
     sys::mount(None, c"/", None, initial, None)
         .map_err(|e| InitError::sys("make / private or slave", e))?;
-    let rootfs = cstr(&plan.rootfs)?;
+    let rootfs = &kernel.rootfs;
     sys::mount(
-        Some(&rootfs),
-        &rootfs,
+        Some(rootfs),
+        rootfs,
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
     )
     .map_err(|e| InitError::path("bind the rootfs onto itself", &plan.rootfs, e))?;
-    open_rootfs(plan)
+    open_rootfs(kernel)
 }
 
 /// A read-only root without a mount namespace: the rootfs gets a bind mount of its own (in
@@ -66,11 +63,11 @@ pub fn prepare_root(plan: &Plan) -> Result<OwnedFd> {
 /// a failed create remove it), which [`finish_root`] makes read-only. The mount the rootfs
 /// directory lives on (the host's) is never touched. The bind is made private so that the
 /// container's mounts on it propagate nowhere, whatever the host's propagation is.
-fn bind_root_for_readonly(plan: &Plan) -> Result<()> {
-    let rootfs = cstr(&plan.rootfs)?;
+fn bind_root_for_readonly(kernel: &ContainerPlan) -> Result<()> {
+    let (plan, rootfs) = (&kernel.spec, &kernel.rootfs);
     sys::mount(
-        Some(&rootfs),
-        &rootfs,
+        Some(rootfs),
+        rootfs,
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
@@ -82,7 +79,7 @@ fn bind_root_for_readonly(plan: &Plan) -> Result<()> {
             e,
         )
     })?;
-    sys::mount(None, &rootfs, None, libc::MS_PRIVATE | libc::MS_REC, None).map_err(|e| {
+    sys::mount(None, rootfs, None, libc::MS_PRIVATE | libc::MS_REC, None).map_err(|e| {
         InitError::path(
             "make the rootfs bind private (root.readonly)",
             &plan.rootfs,
@@ -91,13 +88,13 @@ fn bind_root_for_readonly(plan: &Plan) -> Result<()> {
     })
 }
 
-fn open_rootfs(plan: &Plan) -> Result<OwnedFd> {
+fn open_rootfs(kernel: &ContainerPlan) -> Result<OwnedFd> {
     rustix::fs::open(
-        &plan.rootfs,
+        kernel.rootfs.as_c_str(),
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
-    .map_err(|e| InitError::path("open rootfs", &plan.rootfs, e.into()))
+    .map_err(|e| InitError::path("open rootfs", &kernel.spec.rootfs, e.into()))
 }
 
 /// Without a mount namespace: chroot into the rootfs (pivot_root would move the host's
@@ -127,12 +124,8 @@ pub fn mounts_below(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 /// Performs one mount of the plan.
-pub fn mount_one(
-    root: BorrowedFd<'_>,
-    m: &MountPlan,
-    cgroups: &CgroupView,
-    mount_label: Option<&str>,
-) -> Result<()> {
+pub fn mount_one(root: BorrowedFd<'_>, step: &MountStep, cgroups: &CgroupView) -> Result<()> {
+    let m = &step.plan;
     let dest = &m.destination;
     let fail = |what: &str, e: std::io::Error| {
         InitError::Mount(format!(
@@ -141,11 +134,15 @@ pub fn mount_one(
             m.display_destination()
         ))
     };
-    match &m.kind {
-        MountKind::Bind { source } => {
-            let source_is_dir = std::fs::metadata(source)
-                .map_err(|e| fail(&format!("source {}", source.display()), e))?
-                .is_dir();
+    match &step.kernel {
+        KernelMount::Bind { source } => {
+            let shown = source.to_string_lossy();
+            let source_is_dir = rustix::fs::stat(source.as_c_str())
+                .map_err(|e| fail(&format!("source {shown}"), e.into()))
+                .map(|st| {
+                    rustix::fs::FileType::from_raw_mode(st.st_mode)
+                        == rustix::fs::FileType::Directory
+                })?;
             let target = if source_is_dir {
                 mkdir_all_in_root(root, dest)
             } else {
@@ -154,71 +151,59 @@ pub fn mount_one(
             .map_err(|e| fail("create mount point", e))?;
             refuse_root(root, &target).map_err(|e| fail("mount point", e))?;
             // Built detached, its options set before anyone can see it, then attached.
-            let tree = mount_fd::clone_tree(
-                rustix::fs::CWD,
-                &source.to_string_lossy(),
-                m.options.recursive,
-            )
-            .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
+            let tree = mount_fd::clone_tree(rustix::fs::CWD, source, m.options.recursive)
+                .map_err(|e| fail(&format!("bind {shown}"), e))?;
             let (set, clear) = mount_fd::attributes(m.options.flags);
             mount_fd::set_attributes(tree.as_fd(), false, set, clear)
                 .map_err(|e| fail("apply bind options", e))?;
             mount_fd::attach(tree.as_fd(), target.as_fd())
-                .map_err(|e| fail(&format!("bind {}", source.display()), e))?;
+                .map_err(|e| fail(&format!("bind {shown}"), e))?;
             finish(&tree, m).map_err(|e| fail("set propagation", e))
         }
-        MountKind::Filesystem { fstype, source } => {
+        KernelMount::Filesystem {
+            fstype,
+            source,
+            data,
+            options,
+        } => {
+            let shown = fstype.to_string_lossy();
             let target =
                 mkdir_all_in_root(root, dest).map_err(|e| fail("create mount point", e))?;
             refuse_root(root, &target).map_err(|e| fail("mount point", e))?;
-            let mut data = m.options.data_string();
-            // SELinux labels the files of new tmpfs and mqueue instances through the
-            // context= option (only set when SELinux is enabled on the host).
-            if let Some(label) = mount_label
-                && matches!(fstype.as_str(), "tmpfs" | "mqueue")
-            {
-                if !data.is_empty() {
-                    data.push(',');
-                }
-                data.push_str(&format!("context=\"{label}\""));
-            }
             let flags = m.options.flags & !libc::MS_REMOUNT;
             if needs_finish(m) {
                 // Propagation is changed after the mount is attached: build it as an fd so
                 // that the change reaches exactly this mount.
-                let mount = mount_fd::new_filesystem(fstype, source, flags, &data)
-                    .map_err(|e| fail(&format!("mount {fstype}"), e))?;
+                let mount = mount_fd::new_filesystem(fstype, source, flags, options)
+                    .map_err(|e| fail(&format!("mount {shown}"), e))?;
                 mount_fd::attach(mount.as_fd(), target.as_fd())
-                    .map_err(|e| fail(&format!("mount {fstype}"), e))?;
+                    .map_err(|e| fail(&format!("mount {shown}"), e))?;
                 return finish(&mount, m).map_err(|e| fail("set propagation", e));
             }
-            let data = (!data.is_empty())
-                .then(|| super::c_string("mount data", data))
-                .transpose()?;
-            let fstype_c = super::c_string("the mount type", fstype.as_str())?;
-            let source_c = super::c_string("the mount source", source.as_str())?;
             match sys::mount(
-                Some(&source_c),
+                Some(source),
                 &fd_path(&target),
-                Some(&fstype_c),
+                Some(fstype),
                 flags,
                 data.as_deref(),
             ) {
                 Ok(()) => Ok(()),
                 // Without its own network namespace a user namespace may not mount sysfs;
                 // runc then shows the host's /sys read-only instead.
-                Err(e) if fstype == "sysfs" && e.raw_os_error() == Some(libc::EPERM) => {
-                    let tree = mount_fd::clone_tree(rustix::fs::CWD, "/sys", true)
+                Err(e)
+                    if fstype.as_bytes() == b"sysfs" && e.raw_os_error() == Some(libc::EPERM) =>
+                {
+                    let tree = mount_fd::clone_tree(rustix::fs::CWD, c"/sys", true)
                         .map_err(|e| fail("bind /sys", e))?;
                     let (set, clear) = mount_fd::attributes(flags | libc::MS_RDONLY);
                     mount_fd::set_attributes(tree.as_fd(), true, set, clear)
                         .map_err(|e| fail("make /sys read-only", e))?;
                     mount_fd::attach(tree.as_fd(), target.as_fd()).map_err(|e| fail("bind /sys", e))
                 }
-                Err(e) => Err(fail(&format!("mount {fstype}"), e)),
+                Err(e) => Err(fail(&format!("mount {shown}"), e)),
             }
         }
-        MountKind::Cgroup => mount_cgroups(root, m, cgroups),
+        KernelMount::Cgroup => mount_cgroups(root, m, cgroups),
     }
 }
 
@@ -282,30 +267,31 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
             source,
             fresh: false,
         } => {
+            let shown = source.host_dir.to_string_lossy();
             let tree = bind_tree(&source.host_dir, flags, true)
-                .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))?;
+                .map_err(|e| fail(format!("bind {shown}"), e))?;
             mount_fd::attach(tree.as_fd(), target.as_fd())
-                .map_err(|e| fail(format!("bind {}", source.host_dir.display()), e))
+                .map_err(|e| fail(format!("bind {shown}"), e))
         }
         CgroupView::Hierarchies(list) => {
             // A tmpfs with one bind per hierarchy, assembled through the tmpfs's own fd and
             // made read-only (recursively) in one call at the end.
             let tmpfs = mount_fd::new_filesystem(
-                "tmpfs",
-                "tmpfs",
+                c"tmpfs",
+                c"tmpfs",
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-                "mode=755",
+                &[FsOption::Value(c"mode".into(), c"755".into())],
             )
             .map_err(|e| fail("mount tmpfs".into(), e))?;
             mount_fd::attach(tmpfs.as_fd(), target.as_fd())
                 .map_err(|e| fail("mount tmpfs".into(), e))?;
             for source in list {
-                let fail_bind = |e| fail(format!("bind {}", source.host_dir.display()), e);
-                rustix::fs::mkdirat(&tmpfs, source.name.as_str(), Mode::from_raw_mode(0o755))
+                let fail_bind = |e| fail(format!("bind {}", source.host_dir.to_string_lossy()), e);
+                rustix::fs::mkdirat(&tmpfs, source.name.as_c_str(), Mode::from_raw_mode(0o755))
                     .map_err(|e| fail_bind(e.into()))?;
                 let dir = rustix::fs::openat(
                     &tmpfs,
-                    source.name.as_str(),
+                    source.name.as_c_str(),
                     OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                     Mode::empty(),
                 )
@@ -313,9 +299,12 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
                 let tree = bind_tree(&source.host_dir, 0, true).map_err(fail_bind)?;
                 mount_fd::attach(tree.as_fd(), dir.as_fd()).map_err(fail_bind)?;
                 for alias in &source.aliases {
-                    match rustix::fs::symlinkat(source.name.as_str(), &tmpfs, alias.as_str()) {
+                    match rustix::fs::symlinkat(source.name.as_c_str(), &tmpfs, alias.as_c_str()) {
                         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                        Err(e) => return Err(fail(format!("symlink {alias}"), e.into())),
+                        Err(e) => {
+                            let alias = alias.to_string_lossy();
+                            return Err(fail(format!("symlink {alias}"), e.into()));
+                        }
                     }
                 }
             }
@@ -332,8 +321,8 @@ fn mount_cgroups(root: BorrowedFd<'_>, m: &MountPlan, view: &CgroupView) -> Resu
 }
 
 /// A detached bind of a host path with per-mount flags set.
-fn bind_tree(source: &Path, flags: c_ulong, recursive: bool) -> std::io::Result<OwnedFd> {
-    let tree = mount_fd::clone_tree(rustix::fs::CWD, &source.to_string_lossy(), recursive)?;
+fn bind_tree(source: &CStr, flags: c_ulong, recursive: bool) -> std::io::Result<OwnedFd> {
+    let tree = mount_fd::clone_tree(rustix::fs::CWD, source, recursive)?;
     let (set, clear) = mount_fd::attributes(flags);
     mount_fd::set_attributes(tree.as_fd(), recursive, set, clear)?;
     Ok(tree)
@@ -380,7 +369,7 @@ pub fn readonly_path(root: BorrowedFd<'_>, path: &Path) -> Result<()> {
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(fail(e)),
     };
-    let tree = mount_fd::clone_tree(target.as_fd(), "", true).map_err(fail)?;
+    let tree = mount_fd::clone_tree(target.as_fd(), c"", true).map_err(fail)?;
     mount_fd::set_attributes(tree.as_fd(), true, attr::RDONLY, 0).map_err(fail)?;
     mount_fd::attach(tree.as_fd(), target.as_fd()).map_err(fail)
 }

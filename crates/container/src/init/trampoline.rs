@@ -14,7 +14,7 @@
 //! and execve(argv[0], &argv[1], envp); on failure exit_group(127). Its entry runs with the
 //! initial stack layout of the System V ABI: argc, argv[], NULL, envp[], NULL.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::OwnedFd;
 
@@ -143,8 +143,8 @@ pub fn sealed_memfd() -> io::Result<Option<OwnedFd>> {
 }
 
 /// The argument vector for the trampoline: the program's path, then its own argv.
-pub fn arguments(program: &CString, argv: &[CString]) -> Vec<CString> {
-    std::iter::once(program.clone())
+pub fn arguments(program: &CStr, argv: &[CString]) -> Vec<CString> {
+    std::iter::once(program.to_owned())
         .chain(argv.iter().cloned())
         .collect()
 }

@@ -8,6 +8,7 @@ use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::hooks::{HookKind, SpecState, run_hooks};
 use crate::kill_point::kill_point;
+use crate::plan::{ContainerPlan, InitOptions};
 use crate::spawn::{SpawnOptions, Spawned, spawn_init};
 use crate::spec::{self, NamespaceKind, Plan};
 use crate::state::{self, ContainerDir, OCI_VERSION, Record, StateRoot, Status};
@@ -99,8 +100,19 @@ pub fn create_container(
             "a terminal was requested: pass --console-socket (or run in the foreground)",
         ));
     }
-    let seccomp = crate::seccomp::compile(&plan, root.path())?;
-    let cgroup_plan = crate::cgroup::plan_cgroup(&plan, root.cgroup_driver())?;
+    // Everything the init will read, in the kernel's form: bad input fails here, before
+    // anything exists.
+    let container = ContainerPlan::new(
+        plan,
+        InitOptions {
+            preserve_fds: options.listen_fds + options.preserve_fds,
+            no_pivot: options.no_pivot,
+            no_new_keyring: options.no_new_keyring,
+        },
+        root,
+    )?;
+    let plan = &container.spec;
+    let cgroup_plan = &container.cgroup;
     let dir = root.create(id)?;
     kill_point("create:reserved");
     let host_mounts = (!plan.namespaces.has(NamespaceKind::Mount)).then(|| plan.rootfs.clone());
@@ -128,16 +140,11 @@ pub fn create_container(
     };
     let options_pid_file = options.pid_file.clone();
     let mut spawned = spawn_init(
-        &plan,
+        &container,
         SpawnOptions {
             start_socket,
             console_socket: options.console_socket,
-            preserve_fds: options.listen_fds + options.preserve_fds,
-            no_pivot: options.no_pivot,
-            no_new_keyring: options.no_new_keyring,
-            cgroup_view: cgroup.view(plan.namespaces.is_new(NamespaceKind::Cgroup)),
-            last_cap: spec::last_cap(),
-            seccomp: seccomp.as_ref(),
+            cgroup_view: cgroup.view(plan.namespaces.is_new(NamespaceKind::Cgroup))?,
         },
         cgroup,
     )
@@ -167,7 +174,7 @@ pub fn create_container(
     {
         dir.save(&record)?;
     }
-    drive_setup(&plan, &spawned, cgroup).map_err(|e| oom_during_setup(cgroup).unwrap_or(e))?;
+    drive_setup(plan, &spawned, cgroup).map_err(|e| oom_during_setup(cgroup).unwrap_or(e))?;
     kill_point("create:setup");
     if sync_start {
         // `run`: the process may start while the record is written (nothing reads it in
@@ -216,7 +223,7 @@ fn drive_setup(plan: &Plan, spawned: &Spawned, cgroup: &ContainerCgroup) -> Resu
                     &plan.bundle,
                     &plan.annotations,
                 )
-                .to_json();
+                .to_json()?;
                 if let Some(hooks) = plan.hooks.prestart() {
                     run_hooks(HookKind::Prestart, hooks, &state)?;
                 }

@@ -17,6 +17,7 @@ use crate::cgroup::ContainerCgroup;
 use crate::error::{Error, Result};
 use crate::init::{ExecContext, exec_child_main};
 use crate::kill_point::kill_point;
+use crate::plan::ProcessImage;
 use crate::spawn::kill_and_reap;
 use crate::spec::{self, NamespaceKind, Namespaces};
 use crate::state::{self, StateRoot, Status};
@@ -90,7 +91,7 @@ pub fn exec(root: &StateRoot, id: &str, options: ExecOptions) -> Result<i32> {
 struct ExecPlan {
     id: String,
     record: state::Record,
-    process: spec::ProcessPlan,
+    process: ProcessImage,
     namespaces: Namespaces,
     seccomp: Option<berth_seccomp::Program>,
     cgroup: ContainerCgroup,
@@ -175,6 +176,7 @@ fn plan(root: &StateRoot, id: &str, options: &ExecOptions) -> Result<ExecPlan> {
         ),
         None => None,
     };
+    let process = ProcessImage::new(process, "process")?;
     let cgroup = ContainerCgroup::from_record(&record.cgroup)?;
     let init_pidfd = Pid::from_raw(record.pid)
         .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok())
@@ -219,7 +221,7 @@ fn spawn(plan: &ExecPlan, console_socket: Option<OwnedFd>, preserve_fds: u32) ->
     } = plan;
     // A terminal without a console socket is relayed by us, over a socketpair.
     let mut relay_socket = None;
-    let console_socket = match (process.terminal, console_socket) {
+    let console_socket = match (process.plan.terminal, console_socket) {
         (true, None) => {
             let (ours, theirs) = SyncSocket::pair()?;
             relay_socket = Some(ours);

@@ -211,7 +211,10 @@ pub(crate) fn recorded_hooks(record: &Record, kind: HookKind, status: Status) ->
         &record.bundle,
         &record.annotations,
     );
-    run_hooks_warning(kind, &hooks, &state.to_json())
+    match state.to_json() {
+        Ok(json) => run_hooks_warning(kind, &hooks, &json),
+        Err(e) => vec![e],
+    }
 }
 
 /// The process has just been exec'd. Before poststart hooks compete with it for the CPU,

@@ -164,6 +164,14 @@ pub fn plan(id: &str, bundle: &Path, spec: &Spec) -> Result<Plan> {
         reject_nul(field, value.as_deref().unwrap_or_default())?;
     }
     reject_nul("root.path", &rootfs.to_string_lossy())?;
+    // The bundle is named in JSON (state.json, the hooks' state on stdin), which holds
+    // UTF-8 only: refused here rather than when the first document is written.
+    if bundle.to_str().is_none() {
+        return Err(Error::invalid(
+            "bundle",
+            format!("{} is not valid UTF-8", bundle.display()),
+        ));
+    }
 
     let root_propagation = mount_options::root_propagation(linux.rootfs_propagation().as_deref())
         .map_err(|m| Error::invalid("linux.rootfsPropagation", m))?;

@@ -292,3 +292,18 @@ fn nul_bytes_in_paths_and_labels_are_refused() {
     c["hostname"] = json!("h\u{0}");
     assert!(err(b.plan(c)).contains("hostname"));
 }
+
+/// JSON documents (state.json, the hooks' state, which the init writes too) name the bundle:
+/// one that is not UTF-8 fails here, not as an abort of the forked init.
+#[test]
+fn a_bundle_path_that_is_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let parent = tempfile::tempdir().unwrap();
+    let bundle = parent
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"bundle-\xff"));
+    std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+    let spec: Spec = serde_json::from_value(base()).unwrap();
+    let e = err(plan("test-1", &bundle, &spec));
+    assert!(e.contains("bundle") && e.contains("UTF-8"), "{e}");
+}

@@ -1,6 +1,7 @@
 //! A container's state directory, `<root>/<id>/`: `state.json` (written by atomic rename),
 //! `start.sock` while the container is created but not started (the init listens on it for
 //! `start`), and an flock on the directory that serializes operations on one container.
+//! Removed directories are emptied and kept for the next create (`spare.rs`).
 //!
 //! The status is never stored: it is read from the kernel (is the init alive, is it the same
 //! process, is its cgroup frozen) and from the presence of the start socket.
@@ -18,6 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::spec::validate_id;
+
+mod spare;
 
 /// The file that holds the record of a container.
 pub const STATE_FILE: &str = "state.json";
@@ -164,12 +167,16 @@ impl StateRoot {
         validate_id(id)?;
         self.ensure()?;
         let path = self.path.join(id);
-        match fs::DirBuilder::new().mode(0o711).create(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(Error::Exists(id.to_string()));
-            }
-            Err(e) => return Err(Error::path("create state directory", &path, e)),
+        match spare::take(&self.path, &path) {
+            spare::Taken::Yes => {}
+            spare::Taken::Exists => return Err(Error::Exists(id.to_string())),
+            spare::Taken::None => match fs::DirBuilder::new().mode(0o711).create(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Err(Error::Exists(id.to_string()));
+                }
+                Err(e) => return Err(Error::path("create state directory", &path, e)),
+            },
         }
         ContainerDir::open_locked(id, path)
     }
@@ -219,9 +226,14 @@ impl ContainerDir {
         };
         rustix::fs::flock(&fd, FlockOperation::LockExclusive)
             .map_err(|e| Error::path("lock state directory", &path, e.into()))?;
-        // A concurrent delete may have removed the directory while we waited for the lock.
-        if !path.exists() {
-            return Err(Error::NotFound(id.to_string()));
+        // A concurrent delete may have removed the directory while we waited for the lock,
+        // or moved it aside, where another container may take it (spare.rs): the lock
+        // counts only if the path still names the directory we locked.
+        let ours = rustix::fs::fstat(&fd)
+            .map_err(|e| Error::path("stat state directory", &path, e.into()))?;
+        match rustix::fs::stat(&path) {
+            Ok(now) if now.st_ino == ours.st_ino && now.st_dev == ours.st_dev => {}
+            _ => return Err(Error::NotFound(id.to_string())),
         }
         Ok(ContainerDir {
             id: id.to_string(),
@@ -314,17 +326,38 @@ impl ContainerDir {
         serde_json::from_slice(&data).ok()
     }
 
-    /// Removes the directory and everything in it.
+    /// Removes everything in the directory, then the directory itself: it is kept as a
+    /// spare for the next create when a slot is free (see spare.rs).
     pub fn remove(self) -> Result<()> {
-        fs::remove_dir_all(&self.path)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| Error::path("remove state directory", &self.path, e))
+        let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
+        let fail = |e| Error::path("remove state directory", &self.path, e);
+        let entries = match fs::read_dir(&self.path) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => return Ok(()),
+            Err(e) => return Err(fail(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(fail)?;
+            let path = entry.path();
+            let removed = if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                fs::remove_dir_all(&path)
+            } else {
+                fs::remove_file(&path)
+            };
+            match removed {
+                Err(e) if !gone(&e) => return Err(fail(e)),
+                _ => {}
+            }
+        }
+        if let Some(root) = self.path.parent()
+            && spare::park(root, &self.path)
+        {
+            return Ok(());
+        }
+        match fs::remove_dir(&self.path) {
+            Err(e) if !gone(&e) => Err(fail(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -483,6 +516,35 @@ mod tests {
         assert_eq!(root.ids().unwrap(), vec!["abc".to_string()]);
         c.remove().unwrap();
         assert!(matches!(root.open("abc"), Err(Error::NotFound(_))));
+    }
+
+    /// A removed directory is emptied and kept for the next create.
+    #[test]
+    fn a_removed_directory_is_reused_and_its_old_name_is_gone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = StateRoot::new(dir.path().join("state"));
+        let c = root.create("old").unwrap();
+        c.save_pending(&Pending {
+            cgroup: serde_json::Value::Null,
+            host_mounts: None,
+            systemd_unit: None,
+        })
+        .unwrap();
+        let inode = fs::metadata(&c.path).unwrap().ino();
+        // Someone opened the directory under its old name before it went away.
+        let stale = fs::File::open(&c.path).unwrap();
+        c.remove().unwrap();
+        let new = root.create("new").unwrap();
+        assert_eq!(fs::metadata(&new.path).unwrap().ino(), inode);
+        assert_eq!(fs::read_dir(&new.path).unwrap().count(), 0, "emptied");
+        assert_eq!(root.ids().unwrap(), ["new"]);
+        assert!(matches!(root.create("new"), Err(Error::Exists(_))));
+        // Whoever opened it under the old name and locks it now finds that the old name
+        // is gone, not the new container's record.
+        drop(new);
+        drop(stale);
+        assert!(matches!(root.open("old"), Err(Error::NotFound(_))));
     }
 
     #[test]
