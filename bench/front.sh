@@ -6,7 +6,8 @@
 #   par:    PAR (16) `run -d --network none IMG sleep 60` at once, until every one has printed
 #           its id; R rounds (10), berth and podman alternating, all removed between rounds
 #           (untimed); medians of the rounds' wall times and their ratio
-#   mem:    the private memory of a detached container's monitor (and of conmon)
+#   mem:    the memory of detached containers' monitors (and of conmons), MEMN ("1 4")
+#           running at once
 # Both import the same busybox rootfs tarball (scripts/busybox-rootfs.sh), each into its own
 # temporary storage, so neither sees the host's images or containers.
 # Knobs: N (rounds, default 30), WARMUP (3), K (containers for ps, 20), BERTH (binary),
@@ -102,24 +103,37 @@ if p:
 PY
 fi
 
-# The memory of a detached container's monitor (and of podman's conmon for the same
-# container): private pages from smaps_rollup. A monitor's clean private pages are berth's
-# text, shared as soon as a second monitor runs; the dirty ones are its own.
-mem_of() { # PID -> "private_dirty_kib private_clean_kib"
-  awk '/^Private_Dirty:/ {d=$2} /^Private_Clean:/ {c=$2} END {print d+0, c+0}' "/proc/$1/smaps_rollup"
+# The memory of detached containers' monitors (and of podman's conmons for the same
+# containers), for each count in MEMN: per monitor, the average of its private dirty and
+# private clean pages and of its PSS (smaps_rollup). A lone monitor's clean private pages
+# are berth's text; they become shared as soon as a second monitor runs.
+mem_of() { # PID -> "private_dirty_kib private_clean_kib pss_kib"
+  awk '/^Private_Dirty:/ {d=$2} /^Private_Clean:/ {c=$2} /^Pss:/ {p=$2} END {print d+0, c+0, p+0}' "/proc/$1/smaps_rollup"
 }
-"${B[@]}" run -d --network none --name memprobe bench-busybox sleep 60 >/dev/null
-sleep 0.5
-mon=$(pgrep -f -- "--runroot $W/berth/run" | head -n1)
-read -r bd bc < <(mem_of "$mon")
-printf '\nmonitor memory (KiB): berth private dirty %s, private clean %s' "$bd" "$bc"
-"${B[@]}" rm -f memprobe >/dev/null
-if [ "$PODMAN" = 1 ]; then
-  cid=$("${P[@]}" run -d --network none localhost/bench-busybox sleep 60)
-  sleep 0.5
-  cmon=$(pgrep -f "conmon.*$cid" | head -n1)
-  read -r pd pc < <(mem_of "$cmon")
-  printf '; conmon private dirty %s, private clean %s' "$pd" "$pc"
-  "${P[@]}" rm -f -t 0 "$cid" >/dev/null
-fi
+parent_of() { awk '{print $4}' "/proc/$1/stat"; }
+mem_avg() { # ENGINE-ARGV... -- IDS...: the averages over the containers' monitors
+  local argv=() id pid
+  while [ "$1" != -- ]; do argv+=("$1"); shift; done; shift
+  for id in "$@"; do
+    pid=$("${argv[@]}" inspect -f '{{.State.Pid}}' "$id")
+    mem_of "$(parent_of "$pid")"
+  done | awk '{d+=$1; c+=$2; p+=$3; n++} END {printf "private dirty %d, private clean %d, pss %d", d/n, c/n, p/n}'
+}
 echo
+for count in ${MEMN:-1 4}; do
+  ids=()
+  for _ in $(seq "$count"); do ids+=("$("${B[@]}" run -d --network none bench-busybox sleep 60)"); done
+  sleep 1
+  printf 'monitor memory, %s running (KiB per monitor): berth %s' "$count" "$(mem_avg "${B[@]}" -- "${ids[@]}")"
+  "${B[@]}" rm -f "${ids[@]}" >/dev/null
+  if [ "$PODMAN" = 1 ]; then
+    ids=()
+    for _ in $(seq "$count"); do
+      ids+=("$("${P[@]}" run -d --network none localhost/bench-busybox sleep 60)")
+    done
+    sleep 1
+    printf '; conmon %s' "$(mem_avg "${P[@]}" -- "${ids[@]}")"
+    "${P[@]}" rm -f -t 0 "${ids[@]}" >/dev/null
+  fi
+  echo
+done

@@ -86,14 +86,13 @@ pub struct FrameReader {
 impl FrameReader {
     /// Reads what is available; `Ok(false)` at EOF.
     pub fn fill(&mut self, fd: impl AsFd) -> io::Result<bool> {
-        let mut chunk = [0u8; 32 * 1024];
+        // read straight into the buffer's spare room: a zeroed array on the stack would
+        // dirty 32 KiB of a monitor's stack for every keystroke's frame
+        self.buf.reserve(32 * 1024);
         loop {
-            match rustix::io::read(fd.as_fd(), &mut chunk) {
+            match rustix::io::read(fd.as_fd(), rustix::buffer::spare_capacity(&mut self.buf)) {
                 Ok(0) => return Ok(false),
-                Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
-                    return Ok(true);
-                }
+                Ok(_) => return Ok(true),
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(rustix::io::Errno::AGAIN) => return Ok(true),
                 Err(e) => return Err(e.into()),

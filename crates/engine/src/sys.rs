@@ -260,6 +260,26 @@ pub fn trim_heap() {
     }
 }
 
+/// Drops the pages of `range` from the process (MADV_DONTNEED): a file's private mapping
+/// reads the file again, an anonymous one reads zeros.
+///
+/// # Safety
+/// Nothing may rely on what `range` holds now beyond what it will read afterwards: for a
+/// file mapping no page may have been written (copy-on-write), for anonymous memory no
+/// live object may be there.
+pub unsafe fn drop_pages(range: std::ops::Range<usize>) -> io::Result<()> {
+    // SAFETY: the caller vouches for the range's content (above); madvise itself checks
+    // that the range is mapped.
+    let r = unsafe {
+        libc::madvise(
+            range.start as *mut libc::c_void,
+            range.end - range.start,
+            libc::MADV_DONTNEED,
+        )
+    };
+    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+}
+
 /// Clones the mount at `source` in the mount namespace of process `pid` (another container's
 /// /dev/shm) onto `target` in ours. The kernel clones (open_tree, bind) only mounts of the
 /// caller's own namespace, so the tree is cloned from inside theirs and attached here. The
