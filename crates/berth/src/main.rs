@@ -62,6 +62,10 @@ pub struct Global {
     /// cgroupfs (/berth/<id>) [default: systemd when systemd runs the host, else cgroupfs]
     #[arg(long, global = true, value_name = "MANAGER", value_enum)]
     pub cgroup_manager: Option<CgroupManager>,
+    /// A storage option, as podman's: overlay.mount_program=PATH mounts container roots with
+    /// that FUSE program (fuse-overlayfs) instead of the kernel's overlay
+    #[arg(long, global = true, value_name = "NAME=VALUE")]
+    pub storage_opt: Vec<String>,
 }
 
 /// `--cgroup-manager`, as podman names its values.
@@ -101,6 +105,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.global.log_level);
+    if let Err(e) = apply_storage_opts(&cli.global.storage_opt) {
+        eprintln!("Error: {e}");
+        return ExitCode::from(EXIT_BERTH_ERROR);
+    }
     if berth_engine::userns::euid() != 0 {
         // returns only with an error: the command goes on in the user's namespace
         let Err(e) = enter_rootless(&cli.global);
@@ -132,6 +140,32 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_BERTH_ERROR)
         }
     }
+}
+
+/// `--storage-opt NAME=VALUE`: the options berth knows, named as containers/storage names
+/// them; others are refused (podman ignores some silently: an option a user gave must not
+/// vanish).
+fn apply_storage_opts(opts: &[String]) -> Result<(), String> {
+    for opt in opts {
+        match opt.split_once('=') {
+            Some(("overlay.mount_program" | "mount_program", program)) => {
+                let program = PathBuf::from(program);
+                if !program.is_absolute() || !program.is_file() {
+                    return Err(format!(
+                        "--storage-opt {opt}: {} is not an executable file (give its absolute path)",
+                        program.display()
+                    ));
+                }
+                berth_image::snapshot::set_mount_program(program);
+            }
+            _ => {
+                return Err(format!(
+                    "--storage-opt {opt}: unknown storage option (berth knows overlay.mount_program=PATH)"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Storage and run state when `--root`/`--runroot` are not given: /var/lib/berth and

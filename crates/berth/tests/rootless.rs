@@ -491,6 +491,111 @@ fn a_user_pulls_and_runs_an_image() {
     assert!(!user.ok(&["images"]).contains("t/bb"));
 }
 
+/// The FUSE overlay (podman's `mount_program`): a user's containers get their root from
+/// fuse-overlayfs over the same layers, whiteouts and owners as the kernel's overlay shows
+/// them; a committed layer's deletion hides the file; nothing of it stays after rm. Bad
+/// storage options are refused, naming the option.
+#[test]
+fn a_users_containers_can_use_the_fuse_overlay() {
+    let test = "a_users_containers_can_use_the_fuse_overlay";
+    let program = Path::new("/usr/bin/fuse-overlayfs");
+    let fuse_open = fs::metadata("/dev/fuse").is_ok_and(|m| m.mode() & 0o006 == 0o006);
+    if !program.exists() || !fuse_open {
+        let why = "/usr/bin/fuse-overlayfs and a /dev/fuse users may open (mode 0666)";
+        if std::env::var("BERTH_REQUIRE_ROOT").as_deref() == Ok("1") {
+            panic!("{test}: needs {why}");
+        }
+        eprintln!("skipped: {test}: needs {why}");
+        return;
+    }
+    let Some((_dir, user, tar)) = user_with_rootfs(test) else {
+        return;
+    };
+    let opt = "--storage-opt=overlay.mount_program=/usr/bin/fuse-overlayfs";
+    user.ok(&["import", tar.to_str().unwrap(), "fz"]);
+    let root_of = "grep ' / ' /proc/mounts | cut -d' ' -f3";
+    let first = user.ok(&[
+        opt,
+        "run",
+        "--name",
+        "fz1",
+        "--network",
+        "none",
+        "fz",
+        "sh",
+        "-c",
+        &format!(
+            "rm /bin/vi && mkdir /d && echo kept > /d/f && {root_of} && stat -c %u:%g /home/u"
+        ),
+    ]);
+    assert_eq!(
+        first.lines().collect::<Vec<_>>(),
+        ["fuse.fuse-overlayfs", "1000:100"],
+        "{first}"
+    );
+    user.ok(&["commit", "fz1", "fz2"]);
+    user.ok(&["rm", "fz1"]);
+    let second = user.ok(&[
+        opt,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "fz2",
+        "sh",
+        "-c",
+        &format!("test ! -e /bin/vi && echo gone; cat /d/f; {root_of}"),
+    ]);
+    assert_eq!(
+        second.lines().collect::<Vec<_>>(),
+        ["gone", "kept", "fuse.fuse-overlayfs"],
+        "{second}"
+    );
+    // a detached one: the mount program's server lives while the container does, and goes
+    // with the unmount
+    let id = user.ok(&[opt, "run", "-d", "--network", "none", "fz", "sleep", "60"]);
+    let id = id.trim();
+    assert!(
+        !user.mounts_naming("fuse-overlayfs").is_empty(),
+        "no FUSE mount while it runs"
+    );
+    user.ok(&["rm", "-f", id]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while user
+        .processes()
+        .iter()
+        .any(|p| p.contains("fuse-overlayfs"))
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !user
+            .processes()
+            .iter()
+            .any(|p| p.contains("fuse-overlayfs")),
+        "{:?}",
+        user.processes()
+    );
+    assert_eq!(user.mounts_naming("fuse-overlayfs"), Vec::<String>::new());
+    for (bad, says) in [
+        (
+            "--storage-opt=overlay.mount_program=fuse-overlayfs",
+            "not an executable file",
+        ),
+        ("--storage-opt=overlay.size=1G", "unknown storage option"),
+    ] {
+        let out = user.berth(&[bad, "ps"]);
+        assert_eq!(out.status.code(), Some(125), "{bad}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(bad.trim_start_matches("--storage-opt=")) && err.contains(says),
+            "{err}"
+        );
+    }
+    user.ok(&["rmi", "fz2", "fz"]);
+}
+
 /// A memory limit of a user's container: on cgroup v1 refused (the user gets no cgroup), on
 /// cgroup v2 enforced in a subtree delegated to the user as systemd delegates one (the
 /// directory and its cgroup.procs, cgroup.subtree_control and cgroup.threads are the

@@ -5,8 +5,11 @@
 //! `BERTH_STORAGE_DRIVER=vfs`, or where overlay is missing): a full copy of the layers with
 //! whiteouts applied, in the container's `vfs/`, bind-mounted.
 
+mod fuse;
 mod overlay;
 mod vfs;
+
+pub use fuse::{MOUNT_PROGRAM_ENV, set_mount_program};
 
 use std::path::{Path, PathBuf};
 
@@ -124,7 +127,25 @@ impl Rootfs {
                         mkdir(dir)?;
                     }
                 }
-                overlay::mount(lowers, upper, work, target, overlay::Options { volatile })
+                if let Some(program) = fuse::chosen() {
+                    return fuse::mount(&program, lowers, upper, work, target, volatile);
+                }
+                match overlay::mount(lowers, upper, work, target, overlay::Options { volatile }) {
+                    // podman's rule: where the kernel's overlay cannot be mounted in the
+                    // user namespace (before 5.11: EPERM; no userxattr: EINVAL), the FUSE
+                    // overlay serves, if it is installed.
+                    Err(Error::Mount { source, .. })
+                        if crate::overlay_xattr::in_user_namespace()
+                            && matches!(
+                                source.raw_os_error(),
+                                Some(libc::EPERM | libc::EINVAL | libc::ENODEV)
+                            )
+                            && let Some(program) = fuse::fallback() =>
+                    {
+                        fuse::mount(&program, lowers, upper, work, target, volatile)
+                    }
+                    other => other,
+                }
             }
             Kind::Vfs { dir } => rustix::mount::mount_bind(dir, target).map_err(|e| Error::Mount {
                 op: "bind-mount the vfs copy on",
