@@ -645,3 +645,41 @@ fn a_seccomp_profile_without_execveat_still_runs() {
     let (code, out, err) = env.run(&["--security-opt", &opt], &["sh", "-c", "echo ran"]);
     assert_eq!((code, out.as_str()), (0, "ran\n"), "{err}");
 }
+
+/// podman's `rm -f -t N`: a running container gets its stop signal and N seconds before
+/// the kill; plain `rm -f` kills it at once (docker), so its TERM trap never runs.
+#[test]
+fn rm_force_with_time_stops_before_it_kills() {
+    if !can_run("rm_force_with_time", &[]) {
+        return;
+    }
+    let env = Env::new();
+    let marks = env.dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let volume = format!("{}:/m", marks.display());
+    let trap = "trap 'echo term > /m/$0; exit 3' TERM; touch /m/up-$0; while :; do sleep 0.1; done";
+    for (name, time) in [("gentle", Some("5")), ("rough", None)] {
+        env.run_detached(&["--name", name, "-v", &volume], &["sh", "-c", trap, name]);
+        assert!(env.eventually(Duration::from_secs(5), || {
+            marks.join(format!("up-{name}")).exists()
+        }));
+        let mut args = vec!["rm", "-f"];
+        if let Some(t) = time {
+            args.extend(["-t", t]);
+        }
+        args.push(name);
+        assert_eq!(env.ok(&args).trim(), name);
+        assert!(
+            env.berth(&["inspect", name]).status.code() != Some(0),
+            "{name} is still there"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(marks.join("gentle")).unwrap(),
+        "term\n"
+    );
+    assert!(
+        !marks.join("rough").exists(),
+        "rm -f without -t must not wait for the trap"
+    );
+}

@@ -418,6 +418,17 @@ pub fn kill(engine: &Engine, id: &str, signal: i32) -> Result<()> {
 
 /// `rm [-f]`: a running container needs `force` (it is killed first).
 pub fn remove(engine: &Engine, id: &str, force: bool) -> Result<()> {
+    remove_stopping_within(engine, id, force, Duration::ZERO)
+}
+
+/// [`remove`], where `--force` stops a running container as `stop -t` does (its stop
+/// signal, then SIGKILL after `timeout`) rather than killing it at once: podman's `rm -t`.
+pub fn remove_stopping_within(
+    engine: &Engine,
+    id: &str,
+    force: bool,
+    timeout: Duration,
+) -> Result<()> {
     let (record, live) = status::live(engine, id)?;
     let Some(record) = record else { return Ok(()) };
     if live.state.is_active() || live.state == State::Restarting {
@@ -428,7 +439,7 @@ pub fn remove(engine: &Engine, id: &str, force: bool) -> Result<()> {
                 message: "cannot remove a running container: stop it first or use --force".into(),
             });
         }
-        stop(engine, id, Some(Duration::ZERO))?;
+        stop(engine, id, Some(timeout))?;
     }
     // The monitor may still be finishing (an --rm container removes itself).
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -47,6 +47,10 @@ pub struct RmArgs {
     /// Remove every container
     #[arg(short = 'a', long)]
     pub all: bool,
+    /// With --force: seconds a running container gets to stop before it is killed (podman's
+    /// option; without it, killed at once as docker does)
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
 }
@@ -180,7 +184,8 @@ pub fn rm(engine: &Engine, args: RmArgs) -> CmdResult {
     for_each(&names, |name| {
         let id = engine.records.resolve(name)?;
         let record = engine.records.load(&id)?;
-        ops::remove(engine, &id, args.force)?;
+        let timeout = std::time::Duration::from_secs(args.time.unwrap_or(0));
+        ops::remove_stopping_within(engine, &id, args.force, timeout)?;
         if args.volumes {
             berth_engine::volume::remove_anonymous(engine, &record);
         }
