@@ -586,7 +586,10 @@ fn teardown_on_stop_and_after_a_killed_monitor() {
             .eventually(Duration::from_secs(10), || !link_exists(&veth)),
         "veth {veth} left after the container exited on its own"
     );
-    assert_eq!(n.env.inspect("brief", "{{.State.Status}}"), "exited");
+    // the monitor takes the network down, then records the exit
+    assert!(n.env.eventually(Duration::from_secs(10), || {
+        n.env.inspect("brief", "{{.State.Status}}") == "exited"
+    }));
     assert_eq!(n.env.ok(&["port", "brief"]), "");
     n.env.ok(&["rm", "brief"]);
     n.assert_clean();
