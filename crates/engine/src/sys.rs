@@ -277,7 +277,11 @@ pub unsafe fn drop_pages(range: std::ops::Range<usize>) -> io::Result<()> {
             libc::MADV_DONTNEED,
         )
     };
-    if r == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Clones the mount at `source` in the mount namespace of process `pid` (another container's

@@ -93,19 +93,22 @@ fn parse_mapping_line(line: &str) -> Option<(Range<usize>, bool)> {
 
 /// The part of the stack mapping `stack` that lies more than `margin` bytes below `sp`,
 /// page-aligned; None when there is nothing to drop.
-pub fn stack_below(stack: Range<usize>, sp: usize, margin: usize, page: usize) -> Option<Range<usize>> {
+pub fn stack_below(
+    stack: Range<usize>,
+    sp: usize,
+    margin: usize,
+    page: usize,
+) -> Option<Range<usize>> {
     let top = sp.checked_sub(margin)? & !(page - 1);
     (top > stack.start && top <= stack.end).then_some(stack.start..top)
 }
 
 /// The `[stack]` mapping's range in `maps` (the text of /proc/self/maps or smaps).
 pub fn stack_mapping(maps: &str) -> Option<Range<usize>> {
-    maps.lines()
-        .find(|l| l.ends_with("[stack]"))
-        .and_then(|l| {
-            let (start, end) = l.split_ascii_whitespace().next()?.split_once('-')?;
-            Some(usize::from_str_radix(start, 16).ok()?..usize::from_str_radix(end, 16).ok()?)
-        })
+    maps.lines().find(|l| l.ends_with("[stack]")).and_then(|l| {
+        let (start, end) = l.split_ascii_whitespace().next()?.split_once('-')?;
+        Some(usize::from_str_radix(start, 16).ok()?..usize::from_str_radix(end, 16).ok()?)
+    })
 }
 
 #[cfg(test)]
@@ -150,8 +153,17 @@ Anonymous:             0 kB
     #[test]
     fn relro_writable_shared_and_anonymous_mappings_are_kept() {
         let ranges = droppable_file_ranges(SMAPS);
-        for kept in [0x55eed7550000, 0x55eed75a0000, 0x55eed8000000, 0x7f0000000000, 0x7ffd00100000] {
-            assert!(!ranges.iter().any(|r| r.contains(&kept)), "{kept:x} must be kept");
+        for kept in [
+            0x55eed7550000,
+            0x55eed75a0000,
+            0x55eed8000000,
+            0x7f0000000000,
+            0x7ffd00100000,
+        ] {
+            assert!(
+                !ranges.iter().any(|r| r.contains(&kept)),
+                "{kept:x} must be kept"
+            );
         }
     }
 
