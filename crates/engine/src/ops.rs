@@ -200,6 +200,10 @@ pub fn build_spec(
         for (file, text) in [("passwd", &p), ("group", &g)] {
             let path = dir.join(file);
             fs::write(&path, text).map_err(|e| Error::path("write", &path, e))?;
+            // root's inside, as the image's own files are
+            let (uid, gid) = keep.root_ids();
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(|e| Error::path("give the container's root", &path, e))?;
         }
         (passwd, group) = (p, g);
     }

@@ -136,6 +136,12 @@ impl KeepId {
         })
     }
 
+    /// The container's root as this namespace's ids (who owns the container's own files).
+    pub fn root_ids(&self) -> (u32, u32) {
+        let outside = |maps: &[IdMap]| maps.iter().find(|m| m.container == 0).map_or(0, |m| m.host);
+        (outside(&self.uid_maps), outside(&self.gid_maps))
+    }
+
     /// How the image's file owners move for this container (see berth_image's `shift`).
     pub fn shift(&self) -> berth_image::snapshot::IdShift {
         let ranges = |maps: &[IdMap]| {
