@@ -506,6 +506,20 @@ mod tests {
     }
 
     #[test]
+    fn keep_id_is_refused_outside_the_users_namespace() {
+        let engine = Engine::new(Path::new("/nonexistent/r"), Path::new("/nonexistent/rr"));
+        let mut o = Options {
+            user: Mode::KeepId,
+            ..Options::default()
+        };
+        let e = o.check(&engine).unwrap_err().to_string();
+        assert!(
+            e.contains("--userns") && e.contains("keep-id is only supported in rootless mode"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn modes_round_trip_through_records() {
         let o = Options {
             pid: Mode::Container("a".repeat(64)),
