@@ -787,3 +787,238 @@ impl Drop for Delegated {
         }
     }
 }
+
+/// `--userns keep-id`: the container's process is the user, with the user's host ids, in a
+/// user namespace of its own where the image's files still read as the image says.
+#[test]
+fn a_user_keeps_its_id_in_a_container() {
+    let Some((dir, user, tar)) = user_with_rootfs("a_user_keeps_its_id_in_a_container") else {
+        return;
+    };
+    user.ok(&["import", tar.to_str().unwrap(), "bb"]);
+    let keep = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "bb",
+    ];
+    let run = |script: &str| -> String {
+        let mut args = keep.to_vec();
+        args.extend(["sh", "-c", script]);
+        user.ok(&args)
+    };
+
+    // the first run copies the layer with shifted owners; the second reuses the copy
+    let first = Instant::now();
+    let out = run("id -u; id -g; id -un; echo $HOME; pwd; cat /proc/self/uid_map");
+    let first = first.elapsed();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], user.uid.to_string(), "{out}");
+    assert_eq!(lines[1], user.gid.to_string(), "{out}");
+    assert_eq!(lines[2], user.name, "{out}");
+    assert_eq!(lines[3..5], ["/", "/"], "HOME is the working dir: {out}");
+    let map: Vec<Vec<&str>> = lines[5..]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let (u, after) = (user.uid.to_string(), (user.uid + 1).to_string());
+    let rest = (65537 - user.uid - 1).to_string();
+    assert_eq!(
+        map,
+        [
+            vec!["0", "1", u.as_str()],
+            vec![u.as_str(), "0", "1"],
+            vec![after.as_str(), after.as_str(), rest.as_str()]
+        ],
+        "podman's keep-id map: {out}"
+    );
+    let again = Instant::now();
+    let out = run(
+        "stat -c %u:%g /bin/busybox /etc/passwd / /home/u; grep \"^$(id -un):\" /etc/passwd /etc/group",
+    );
+    eprintln!(
+        "keep-id: first run (layer copy) {first:?}, second {:?}",
+        again.elapsed()
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..4],
+        ["0:0", "0:0", "0:0", "1000:100"],
+        "owners as the image says: {out}"
+    );
+    assert_eq!(
+        lines[4],
+        format!(
+            "/etc/passwd:{}:*:{}:{}::/:/bin/sh",
+            user.name, user.uid, user.gid
+        ),
+        "{out}"
+    );
+    assert!(
+        lines[5].starts_with(&format!("/etc/group:{}:x:{}:", user.name, user.gid)),
+        "{out}"
+    );
+    let layers = user.home.join(".local/share/berth/layers");
+    let copies: Vec<PathBuf> = fs::read_dir(&layers)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| fs::read_dir(e.path().join("idmap")).ok())
+        .flat_map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "one copy per layer and mapping: {copies:?}"
+    );
+    let busybox = fs::metadata(copies[0].join("bin/busybox")).unwrap();
+    assert_eq!(
+        busybox.uid(),
+        user.subuid,
+        "the image's 0 is the container's 0 (subuid)"
+    );
+
+    // -u picks another user: here the image's root
+    let args = [
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "-u",
+        "0",
+        "bb",
+        "id",
+        "-u",
+    ];
+    assert_eq!(user.ok(&args).trim(), "0");
+
+    // what the container writes to a bind of the user's home is the user's on the host
+    let shared = user.home.join("kept");
+    fs::create_dir(&shared).unwrap();
+    user.give(&shared);
+    let volume = format!("{}:/x", shared.display());
+    let id = user.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kid",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "-v",
+        &volume,
+        "bb",
+        "sh",
+        "-c",
+        "touch /x/made; sleep 1000",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let made = shared.join("made");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !made.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let meta = fs::metadata(&made).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid()),
+        (user.uid, user.gid),
+        "the user's, not a subuid"
+    );
+
+    // exec joins the container's user namespace: the same ids, the same map
+    let out = user.ok(&[
+        "exec",
+        "kid",
+        "sh",
+        "-c",
+        "id -u; id -un; head -1 /proc/self/uid_map",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[..2],
+        [user.uid.to_string(), user.name.clone()],
+        "{out}"
+    );
+    assert_eq!(
+        lines[2].split_whitespace().collect::<Vec<_>>(),
+        ["0", "1", &user.uid.to_string()],
+        "{out}"
+    );
+
+    // rm leaves nothing; rmi takes the shifted copies with the layer
+    user.ok(&["rm", "-f", "kid"]);
+    assert_eq!(user.ok(&["ps", "-aq"]).trim(), "");
+    let containers = user.home.join(".local/share/berth/containers");
+    let left = || -> Vec<String> {
+        fs::read_dir(&containers)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.len() == 64)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(left().is_empty(), "container dirs left: {:?}", left());
+    assert!(user.mounts_naming("berth/containers").is_empty());
+    let procs = user.processes();
+    assert!(
+        procs.iter().all(|p| p.ends_with("berth-userns")),
+        "only the holder is left: {procs:?}"
+    );
+    user.ok(&["rmi", "bb"]);
+    assert!(copies.iter().all(|c| !c.exists()), "rmi removed the copies");
+    drop(dir);
+}
+
+/// Root's containers have the host's ids: keep-id is refused with podman's words.
+#[test]
+fn root_is_refused_keep_id() {
+    let Some((dir, _user, tar)) = user_with_rootfs("root_is_refused_keep_id") else {
+        return;
+    };
+    let root = dir.path().join("root-store");
+    let runroot = dir.path().join("root-run");
+    let berth = |args: &[&str]| {
+        Command::new(BERTH)
+            .arg("--root")
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&runroot)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = berth(&["import", tar.to_str().unwrap(), "bb"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns",
+        "keep-id",
+        "bb",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("--userns") && err.contains("keep-id is only supported in rootless mode"),
+        "{err}"
+    );
+    assert!(
+        berth(&["ps", "-aq"]).stdout.is_empty(),
+        "no container was made"
+    );
+}

@@ -85,18 +85,22 @@ pub fn rootfs_target(container_dir: &Path) -> PathBuf {
 
 /// Mounts the image's layers (and the container's changes) at `<container_dir>/rootfs`;
 /// `disposable` (a `--rm` container) mounts overlay volatile, with no sync at unmount.
+/// `shift`: the container has a user namespace of its own (keep-id), and its layers are
+/// the copies with owners shifted into it.
 pub fn mount(
     root: &Path,
     image_id: &str,
     container_dir: &Path,
     disposable: bool,
+    shift: Option<&berth_image::snapshot::IdShift>,
 ) -> Result<PathBuf> {
     let store = Store::open(root).map_err(|e| image_error(image_id, e))?;
     let image = store
         .resolve(image_id)
         .map_err(|e| image_error(image_id, e))?;
+    let driver = berth_image::snapshot::Driver::from_env().map_err(|e| image_error(image_id, e))?;
     let rootfs = store
-        .rootfs(&image, container_dir)
+        .rootfs_shifted(&image, container_dir, driver, shift)
         .map_err(|e| image_error(image_id, e))?;
     let target = rootfs_target(container_dir);
     std::fs::create_dir_all(&target).map_err(|e| Error::path("create", &target, e))?;

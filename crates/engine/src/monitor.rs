@@ -318,11 +318,18 @@ impl Monitor {
                 // Recorded as mounted with the start below (one record write less): a
                 // monitor lost before that is settled by the unmount of the container dir,
                 // which does not look at the flag.
+                let shift = match record.config.namespace_options().user {
+                    crate::namespaces::Mode::KeepId => {
+                        Some(crate::userns::KeepId::of_this_namespace()?.shift())
+                    }
+                    _ => None,
+                };
                 crate::image::mount(
                     &self.engine.root,
                     &record.image_id,
                     &self.dir,
                     record.config.auto_remove,
+                    shift.as_ref(),
                 )?
             }
         };

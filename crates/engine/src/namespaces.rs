@@ -54,7 +54,7 @@ impl Kind {
         match self {
             Kind::Pid | Kind::Uts | Kind::Cgroup => "host, private, container:NAME or ns:PATH",
             Kind::Ipc => "host, private, shareable, none, container:NAME or ns:PATH",
-            Kind::User => "host, container:NAME or ns:PATH",
+            Kind::User => "host, keep-id, container:NAME or ns:PATH",
         }
     }
 }
@@ -77,6 +77,9 @@ pub enum Mode {
     Container(String),
     /// A namespace file (`ns:PATH`).
     Path(PathBuf),
+    /// `--userns keep-id` (rootless only): a user namespace of its own in the user's, where
+    /// the user's host ids are themselves (see [`crate::userns::KeepId`]).
+    KeepId,
 }
 
 impl fmt::Display for Mode {
@@ -88,6 +91,7 @@ impl fmt::Display for Mode {
             Mode::Host => f.write_str("host"),
             Mode::Container(id) => write!(f, "container:{id}"),
             Mode::Path(p) => write!(f, "ns:{}", p.display()),
+            Mode::KeepId => f.write_str("keep-id"),
         }
     }
 }
@@ -107,6 +111,7 @@ impl TryFrom<String> for Mode {
             "shareable" => Mode::Shareable,
             "none" => Mode::None,
             "host" => Mode::Host,
+            "keep-id" => Mode::KeepId,
             _ => match (text.strip_prefix("container:"), text.strip_prefix("ns:")) {
                 (Some(c), _) => Mode::Container(c.to_string()),
                 (_, Some(p)) => Mode::Path(PathBuf::from(p)),
@@ -126,10 +131,14 @@ impl Mode {
         let mode = match text {
             "" if kind == Kind::User => Mode::Host,
             "" if kind == Kind::Ipc => Mode::Shareable,
-            "keep-id" | "auto" | "nomap" if kind == Kind::User => {
+            "keep-id" if kind == Kind::User => Mode::KeepId,
+            t if kind == Kind::User && t.starts_with("keep-id:") => {
                 return Err(bad(
-                    "only for rootless containers, which berth does not run yet (use host or ns:PATH)",
+                    "keep-id's options (uid=, gid=) are not supported: use keep-id",
                 ));
+            }
+            "auto" | "nomap" if kind == Kind::User => {
+                return Err(bad("not supported (use keep-id, host or ns:PATH)"));
             }
             "private" if kind == Kind::User => {
                 return Err(bad(
@@ -236,6 +245,14 @@ impl Options {
                         return Err(Error::flag(kind.flag(), &text, e.to_string()));
                     }
                 }
+                // podman's words: root's containers have the host's ids, nothing to keep
+                Mode::KeepId if !crate::userns::active() => {
+                    return Err(Error::flag(
+                        kind.flag(),
+                        &text,
+                        "keep-id is only supported in rootless mode",
+                    ));
+                }
                 _ => {}
             }
         }
@@ -249,6 +266,7 @@ impl Options {
             entries: Vec::new(),
             shm: Shm::Tmpfs,
             uts: Uts::Own,
+            keep_id: None,
         };
         for kind in KINDS {
             let mode = self.get(kind);
@@ -256,6 +274,10 @@ impl Options {
             let entry = match mode {
                 Mode::Host => None,
                 m if m.is_new() => Some(json!({"type": kind.spec_type()})),
+                Mode::KeepId => {
+                    out.keep_id = Some(crate::userns::KeepId::of_this_namespace()?);
+                    Some(json!({"type": kind.spec_type()}))
+                }
                 Mode::Path(p) => Some(json!({"type": kind.spec_type(), "path": p})),
                 Mode::Container(id) => {
                     let (pid, dir) = running_peer(engine, kind, id)?;
@@ -405,6 +427,8 @@ pub struct Resolved {
     pub entries: Vec<Value>,
     pub shm: Shm,
     pub uts: Uts,
+    /// `--userns keep-id`: the new user namespace's maps and the user it keeps.
+    pub keep_id: Option<crate::userns::KeepId>,
 }
 
 impl Resolved {
@@ -433,6 +457,7 @@ impl Resolved {
             ],
             shm: Shm::Tmpfs,
             uts: Uts::Own,
+            keep_id: None,
         }
     }
 }
@@ -463,7 +488,7 @@ mod tests {
         for (kind, bad) in [
             (Kind::Pid, "shareable"),
             (Kind::Uts, "bogus"),
-            (Kind::User, "keep-id"),
+            (Kind::User, "keep-id:uid=5"),
             (Kind::User, "auto"),
             (Kind::User, "private"),
             (Kind::Pid, "container:"),
@@ -472,10 +497,26 @@ mod tests {
             let e = Mode::parse(kind, Some(bad)).unwrap_err().to_string();
             assert!(e.contains(kind.flag()) && e.contains(bad), "{e}");
         }
-        let e = Mode::parse(Kind::User, Some("keep-id"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("rootless"), "{e}");
+        assert_eq!(
+            Mode::parse(Kind::User, Some("keep-id")).unwrap(),
+            Mode::KeepId
+        );
+        assert_eq!(Mode::try_from("keep-id".to_string()).unwrap(), Mode::KeepId);
+        assert_eq!(Mode::KeepId.to_string(), "keep-id");
+    }
+
+    #[test]
+    fn keep_id_is_refused_outside_the_users_namespace() {
+        let engine = Engine::new(Path::new("/nonexistent/r"), Path::new("/nonexistent/rr"));
+        let mut o = Options {
+            user: Mode::KeepId,
+            ..Options::default()
+        };
+        let e = o.check(&engine).unwrap_err().to_string();
+        assert!(
+            e.contains("--userns") && e.contains("keep-id is only supported in rootless mode"),
+            "{e}"
+        );
     }
 
     #[test]

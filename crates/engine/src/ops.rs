@@ -189,9 +189,34 @@ pub fn build_spec(
         .clone()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| record.image.user.clone());
-    let passwd = read_in_root(rootfs, "etc/passwd");
-    let group = read_in_root(rootfs, "etc/group");
-    let user = spec::resolve_user(&user_spec, &config.group_add, &passwd, &group)?;
+    let mut passwd = read_in_root(rootfs, "etc/passwd");
+    let mut group = read_in_root(rootfs, "etc/group");
+    let mut namespaces = config.namespace_options().resolve(engine)?;
+    if let Some(keep) = &namespaces.keep_id {
+        // podman's keep-id: the user and its group are added to the image's files (bound
+        // over them: the image's layers stay as they are), the home is the working dir
+        let (p, g) = keep.etc_files(&passwd, &group, &spec::working_dir(record)?);
+        let dir = engine.container_dir(&record.id);
+        for (file, text) in [("passwd", &p), ("group", &g)] {
+            let path = dir.join(file);
+            fs::write(&path, text).map_err(|e| Error::path("write", &path, e))?;
+            // root's inside, as the image's own files are
+            let (uid, gid) = keep.root_ids();
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                .map_err(|e| Error::path("give the container's root", &path, e))?;
+        }
+        (passwd, group) = (p, g);
+    }
+    let user = match &namespaces.keep_id {
+        // the user's own ids unless --user says otherwise (the image's USER does not)
+        Some(keep) if config.user.as_deref().is_none_or(str::is_empty) => spec::resolve_user(
+            &format!("{}:{}", keep.uid, keep.gid),
+            &config.group_add,
+            &passwd,
+            &group,
+        )?,
+        _ => spec::resolve_user(&user_spec, &config.group_add, &passwd, &group)?,
+    };
     let limit = |r: rustix::process::Resource| {
         let l = rustix::process::getrlimit(r);
         (l.current.unwrap_or(u64::MAX), l.maximum.unwrap_or(u64::MAX))
@@ -227,7 +252,6 @@ pub fn build_spec(
             fs::read_to_string(path).map_err(|e| Error::path("read seccomp profile", path, e))?,
         ),
     };
-    let mut namespaces = config.namespace_options().resolve(engine)?;
     crate::namespaces::expose_peer_shm(engine, &record.id, &mut namespaces)?;
     let swap_accounting = host.swap_accounting;
     let spec = spec::build(

@@ -63,6 +63,58 @@ pub fn default_mapping(own: u32, ranges: &[SubIdRange]) -> Vec<IdMap> {
     out
 }
 
+/// podman's `--userns keep-id` map of a container nested in the user's namespace (whose 0
+/// is the user, and which holds `size` ids): the user's own id `own` inside is 0 of the
+/// user's namespace, the ids below it are shifted up by one, the ids above it are
+/// themselves. So the user's files are the container process's, and the image's ids keep
+/// their order.
+pub fn keep_id_mapping(own: u32, size: u32) -> Vec<IdMap> {
+    // the ids below `own` take the namespace's 1.., as many as it has
+    let below = own.min(size.saturating_sub(1));
+    let mut out = Vec::with_capacity(3);
+    if below > 0 {
+        out.push(IdMap {
+            container: 0,
+            host: 1,
+            size: below,
+        });
+    }
+    out.push(IdMap {
+        container: own,
+        host: 0,
+        size: 1,
+    });
+    if let Some(first) = own.checked_add(1).filter(|f| *f < size) {
+        out.push(IdMap {
+            container: first,
+            host: first,
+            size: size - first,
+        });
+    }
+    out
+}
+
+/// The size of a user namespace from its uid_map or gid_map text, and the id outside of its
+/// 0 (rootless: the user's own id). None: 0 is not mapped.
+pub fn map_owner_and_size(map: &str) -> Option<(u32, u32)> {
+    let mut size = 0u32;
+    let mut owner = None;
+    for line in map.lines() {
+        let f: Vec<u32> = line
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let [inside, outside, count] = f[..] else {
+            continue;
+        };
+        if inside == 0 {
+            owner = Some(outside);
+        }
+        size = size.max(inside.saturating_add(count));
+    }
+    owner.map(|o| (o, size))
+}
+
 /// Why a mapping asked for cannot be given.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MappingError {
@@ -226,6 +278,33 @@ mod tests {
             ]
         );
         assert_eq!(default_mapping(1000, &[]).len(), 1);
+    }
+
+    #[test]
+    fn keep_id_is_podmans() {
+        // podman 4.3 for uid 1001 with 65536 subordinate ids (its container's uid_map)
+        let m = |container, host, size| IdMap {
+            container,
+            host,
+            size,
+        };
+        assert_eq!(
+            keep_id_mapping(1001, 65537),
+            [m(0, 1, 1001), m(1001, 0, 1), m(1002, 1002, 64535)]
+        );
+        // an id above the namespace's range: the namespace's ids all below it
+        assert_eq!(
+            keep_id_mapping(70000, 65537),
+            [m(0, 1, 65536), m(70000, 0, 1)]
+        );
+        assert_eq!(keep_id_mapping(0, 10), [m(0, 0, 1), m(1, 1, 9)]);
+        assert_eq!(
+            map_owner_and_size(
+                "         0       1001          1\n         1     100000      65536\n"
+            ),
+            Some((1001, 65537))
+        );
+        assert_eq!(map_owner_and_size("1 5 3\n"), None);
     }
 
     #[test]

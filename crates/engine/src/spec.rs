@@ -331,6 +331,21 @@ pub fn host_bounding_set() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The process's working directory: `--workdir`, else the image's, else `/`.
+pub fn working_dir(record: &ContainerRecord) -> Result<String> {
+    let cwd = record
+        .config
+        .workdir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .or_else(|| Some(record.image.working_dir.clone()).filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(Error::flag("--workdir", cwd, "must be an absolute path"));
+    }
+    Ok(cwd)
+}
+
 /// Builds the config.json of a container.
 pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     let config = &record.config;
@@ -347,15 +362,7 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     env_base.push("container=berth".into());
     let host_env = [format!("HOSTNAME={hostname}")];
     let env = merge_env(&[&env_base, &record.image.env, &host_env, &config.env]);
-    let cwd = config
-        .workdir
-        .clone()
-        .filter(|w| !w.is_empty())
-        .or_else(|| Some(record.image.working_dir.clone()).filter(|w| !w.is_empty()))
-        .unwrap_or_else(|| "/".into());
-    if !cwd.starts_with('/') {
-        return Err(Error::flag("--workdir", cwd, "must be an absolute path"));
-    }
+    let cwd = working_dir(record)?;
     let mut caps = capabilities(config)?;
     if config.privileged || config.cap_add.iter().any(|c| c.eq_ignore_ascii_case("all")) {
         caps.retain(|c| {
@@ -441,6 +448,15 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
             json!({"destination": format!("/etc/{file}"), "type": "bind",
                            "source": source, "options": ["bind", "rprivate"]}),
         );
+    }
+    if inputs.namespaces.keep_id.is_some() {
+        // the image's files with the user added (`ops::build_spec` wrote them)
+        for file in ["passwd", "group"] {
+            mounts.push(
+                json!({"destination": format!("/etc/{file}"), "type": "bind",
+                       "source": dir.join(file), "options": ["bind", "rprivate"]}),
+            );
+        }
     }
     if let Some(init) = &config.init {
         mounts.push(
@@ -569,6 +585,15 @@ pub fn build(record: &ContainerRecord, inputs: &Inputs<'_>) -> Result<Spec> {
     });
     if !devices.is_empty() {
         linux["devices"] = json!(devices);
+    }
+    if let Some(keep) = &inputs.namespaces.keep_id {
+        let maps = |maps: &[crate::rootless::IdMap]| -> Value {
+            maps.iter()
+                .map(|m| json!({"containerID": m.container, "hostID": m.host, "size": m.size}))
+                .collect()
+        };
+        linux["uidMappings"] = maps(&keep.uid_maps);
+        linux["gidMappings"] = maps(&keep.gid_maps);
     }
     if !config.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);

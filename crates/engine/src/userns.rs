@@ -87,6 +87,117 @@ pub fn user_mappings(user: &User) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
     ))
 }
 
+/// A `--userns keep-id` container's identity and maps, as seen from the user's namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepId {
+    /// The user's ids on the host: the container's process runs as them.
+    pub uid: u32,
+    pub gid: u32,
+    /// The user's name in the host's /etc/passwd (the uid when it has none).
+    pub name: String,
+    /// Its group's name in the host's /etc/group (the user's name when it has none).
+    pub group_name: String,
+    pub uid_maps: Vec<IdMap>,
+    pub gid_maps: Vec<IdMap>,
+}
+
+impl KeepId {
+    /// From the namespace this command runs in (the holder's): its 0 is the user, its maps
+    /// say how many ids it has.
+    pub fn of_this_namespace() -> Result<KeepId> {
+        let read = |file: &str| -> Result<(u32, u32)> {
+            let path = format!("/proc/self/{file}");
+            let text = fs::read_to_string(&path).map_err(|e| Error::path("read", &path, e))?;
+            crate::rootless::map_owner_and_size(&text).ok_or_else(|| {
+                Error::Rootless(format!(
+                    "{path} maps no id 0: this is not the user's namespace"
+                ))
+            })
+        };
+        let (uid, uid_size) = read("uid_map")?;
+        let (gid, gid_size) = read("gid_map")?;
+        let name_of = |file: &str, id: u32| {
+            fs::read_to_string(file).ok().and_then(|text| {
+                text.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() >= 3 && f[2] == id.to_string()).then(|| f[0].to_string())
+                })
+            })
+        };
+        let name = name_of("/etc/passwd", uid).unwrap_or_else(|| uid.to_string());
+        let group_name = name_of("/etc/group", gid).unwrap_or_else(|| name.clone());
+        Ok(KeepId {
+            uid,
+            gid,
+            name,
+            group_name,
+            uid_maps: crate::rootless::keep_id_mapping(uid, uid_size),
+            gid_maps: crate::rootless::keep_id_mapping(gid, gid_size),
+        })
+    }
+
+    /// The container's root as this namespace's ids (who owns the container's own files).
+    pub fn root_ids(&self) -> (u32, u32) {
+        let outside = |maps: &[IdMap]| maps.iter().find(|m| m.container == 0).map_or(0, |m| m.host);
+        (outside(&self.uid_maps), outside(&self.gid_maps))
+    }
+
+    /// How the image's file owners move for this container (see berth_image's `shift`).
+    pub fn shift(&self) -> berth_image::snapshot::IdShift {
+        let ranges = |maps: &[IdMap]| {
+            maps.iter()
+                .map(|m| berth_image::snapshot::IdRange {
+                    inside: m.container,
+                    outside: m.host,
+                    size: m.size,
+                })
+                .collect()
+        };
+        berth_image::snapshot::IdShift {
+            uids: ranges(&self.uid_maps),
+            gids: ranges(&self.gid_maps),
+        }
+    }
+
+    /// The container's /etc/passwd and /etc/group: the image's, plus the user and its group
+    /// as podman adds them (home: the working directory; shell /bin/sh) unless the image
+    /// has their ids already.
+    pub fn etc_files(&self, passwd: &str, group: &str, home: &str) -> (String, String) {
+        let has = |text: &str, id: u32, field: usize| {
+            text.lines()
+                .any(|l| l.split(':').nth(field) == Some(id.to_string().as_str()))
+        };
+        let with_line = |text: &str, line: String| {
+            let mut out = text.to_string();
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&line);
+            out
+        };
+        let passwd = if has(passwd, self.uid, 2) {
+            passwd.to_string()
+        } else {
+            with_line(
+                passwd,
+                format!(
+                    "{}:*:{}:{}::{home}:/bin/sh\n",
+                    self.name, self.uid, self.gid
+                ),
+            )
+        };
+        let group = if has(group, self.gid, 2) {
+            group.to_string()
+        } else {
+            with_line(
+                group,
+                format!("{}:x:{}:{}\n", self.group_name, self.gid, self.name),
+            )
+        };
+        (passwd, group)
+    }
+}
+
 /// The variable that tells the re-executed `berth` it runs in its user's namespace.
 const MARK: &str = "_BERTH_USERNS";
 

@@ -7,9 +7,11 @@
 
 mod fuse;
 mod overlay;
+mod shift;
 mod vfs;
 
 pub use fuse::{MOUNT_PROGRAM_ENV, set_mount_program};
+pub use shift::{IdRange, IdShift};
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +56,18 @@ impl Store {
         container_dir: &Path,
         driver: Driver,
     ) -> Result<Rootfs> {
+        self.rootfs_shifted(image, container_dir, driver, None)
+    }
+
+    /// [`Store::rootfs_with`] for a container in a user namespace of its own: its layers
+    /// are the copies with owners shifted by `shift` (made on first use, see `shift`).
+    pub fn rootfs_shifted(
+        &self,
+        image: &Image,
+        container_dir: &Path,
+        driver: Driver,
+        shift: Option<&IdShift>,
+    ) -> Result<Rootfs> {
         std::fs::create_dir_all(container_dir).map_err(Error::path("create", container_dir))?;
         let mut layer_dirs = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
@@ -61,7 +75,10 @@ impl Store {
             if !dir.is_dir() {
                 return Err(Error::LayerUnknown(layer.diff_id));
             }
-            layer_dirs.push(dir);
+            layer_dirs.push(match shift {
+                Some(shift) => self.shifted_layer(&layer.diff_id, shift)?,
+                None => dir,
+            });
         }
         let vfs_dir = container_dir.join("vfs");
         let use_vfs =
@@ -78,6 +95,14 @@ impl Store {
         let work = container_dir.join("work");
         for dir in [&upper, &work] {
             mkdir(dir)?;
+        }
+        if let (Some(_), Some(top)) = (shift, layer_dirs.last()) {
+            // overlay's root directory is the upper's: give it the top layer's owner, which
+            // in a shifted copy is the container's root (not ours, the namespace's 0)
+            use std::os::unix::fs::MetadataExt;
+            let meta = std::fs::metadata(top).map_err(Error::path("stat", top))?;
+            std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid()))
+                .map_err(Error::path("give the layer's owner to", &upper))?;
         }
         let mut lowers: Vec<PathBuf> = layer_dirs.into_iter().rev().collect();
         if lowers.is_empty() {

@@ -158,7 +158,7 @@ fn is_opaque(dir: BorrowedFd<'_>) -> bool {
     matches!(rustix::fs::fgetxattr(dir, crate::overlay_xattr::opaque(), &mut value), Ok(1) if value[0] == b'y')
 }
 
-fn stamps(st: &Stat) -> Timestamps {
+pub(super) fn stamps(st: &Stat) -> Timestamps {
     Timestamps {
         last_access: rustix::fs::Timespec {
             tv_sec: st.st_atime as _,
