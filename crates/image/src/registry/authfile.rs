@@ -56,7 +56,7 @@ pub fn default_auth_file() -> PathBuf {
     if let Some(p) = std::env::var_os("REGISTRY_AUTH_FILE").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let uid = rustix::process::getuid().as_raw();
+    let uid = user_on_the_host();
     if uid == 0 {
         return PathBuf::from("/run/containers/0/auth.json");
     }
@@ -64,6 +64,29 @@ pub fn default_auth_file() -> PathBuf {
         Some(dir) => Path::new(&dir).join("containers/auth.json"),
         None => PathBuf::from(format!("/run/user/{uid}/containers/auth.json")),
     }
+}
+
+/// Whose credentials these are: our uid, or in rootless berth's user namespace (where the
+/// user is uid 0) the host uid that 0 maps to; the user's file is theirs, not root's
+/// /run/containers/0 (which they cannot read).
+fn user_on_the_host() -> u32 {
+    let uid = rustix::process::getuid().as_raw();
+    if !crate::overlay_xattr::in_user_namespace() {
+        return uid;
+    }
+    std::fs::read_to_string("/proc/self/uid_map")
+        .ok()
+        .and_then(|map| outside_id_of(&map, uid))
+        .unwrap_or(uid)
+}
+
+/// The id outside a user namespace that `inside` maps to, from its uid_map text.
+fn outside_id_of(map: &str, inside: u32) -> Option<u32> {
+    map.lines().find_map(|line| {
+        let mut f = line.split_ascii_whitespace().map(|n| n.parse::<u32>().ok());
+        let (start, outside, count) = (f.next()??, f.next()??, f.next()??);
+        (inside >= start && inside - start < count).then(|| outside + (inside - start))
+    })
 }
 
 /// The files read for credentials, in podman's order. An explicit `--authfile` is the only
@@ -337,6 +360,16 @@ fn write(file: &Path, doc: &Value) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_namespaces_root_is_the_user_it_maps_to() {
+        let map = "         0       1000          1\n         1     100000      65536\n";
+        assert_eq!(outside_id_of(map, 0), Some(1000));
+        assert_eq!(outside_id_of(map, 1), Some(100000));
+        assert_eq!(outside_id_of(map, 65536), Some(165535));
+        assert_eq!(outside_id_of(map, 65537), None);
+    }
+
     use super::*;
 
     #[test]
