@@ -950,6 +950,64 @@ fn a_user_keeps_its_id_in_a_container() {
         "{out}"
     );
 
+    // what leaves the container has owners as the container sees them, not as they are
+    // stored (its root is the user's first subuid there): cp's tar, export, commit
+    user.ok(&[
+        "exec",
+        "-u",
+        "0",
+        "kid",
+        "sh",
+        "-c",
+        "echo r > /etc/rootfile",
+    ]);
+    user.ok(&["exec", "kid", "sh", "-c", "echo u > /tmp/userfile"]);
+    let own = format!("{}/{}", user.uid, user.gid);
+    let listing = |args: &[&str]| -> String {
+        let out = user.berth(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let tar = dir.path().join("out.tar");
+        fs::write(&tar, &out.stdout).unwrap();
+        let list = Command::new("tar")
+            .args(["--numeric-owner", "-tvf", tar.to_str().unwrap()])
+            .output()
+            .unwrap();
+        text(&list.stdout)
+    };
+    let owner_of = |list: &str, name: &str| -> String {
+        list.lines()
+            .find(|l| l.ends_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("{name} not in {list}"))
+            .to_string()
+    };
+    let cp = listing(&["cp", "kid:/etc/rootfile", "-"]);
+    assert_eq!(owner_of(&cp, "rootfile"), "0/0", "{cp}");
+    user.ok(&["stop", "-t", "0", "kid"]);
+    let export = listing(&["export", "kid"]);
+    assert_eq!(owner_of(&export, "bin/busybox"), "0/0", "{export}");
+    assert_eq!(owner_of(&export, "etc/rootfile"), "0/0", "{export}");
+    assert_eq!(owner_of(&export, "tmp/userfile"), own, "{export}");
+    user.ok(&["commit", "kid", "kidimg"]);
+    let committed = user.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "kidimg",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/etc/rootfile",
+        "/tmp/userfile",
+    ]);
+    assert_eq!(
+        committed.lines().collect::<Vec<_>>(),
+        ["0:0".to_string(), own.replace('/', ":")],
+        "{committed}"
+    );
+    user.ok(&["rmi", "kidimg"]);
+
     // rm leaves nothing; rmi takes the shifted copies with the layer
     user.ok(&["rm", "-f", "kid"]);
     assert_eq!(user.ok(&["ps", "-aq"]).trim(), "");

@@ -44,10 +44,16 @@ fn image_error(reference: &str) -> impl Fn(berth_image::Error) -> Error + '_ {
 
 /// Writes the upper dir as a layer tar: whiteouts become `.wh.` markers, opaque
 /// directories get `.wh..wh..opq`.
-pub fn write_layer(upper: &Path, out: &mut dyn Write) -> Result<()> {
+/// `shift`: the container's files are stored shifted (keep-id); the layer has its owners as
+/// the container sees them.
+pub fn write_layer(
+    upper: &Path,
+    shift: Option<berth_image::snapshot::IdShift>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let root = Root::open(upper)?;
     let top = root.open_at("/", OFlags::PATH | OFlags::DIRECTORY)?;
-    let mut tar = TarWriter::new(out);
+    let mut tar = TarWriter::new(out).seen_through(shift);
     safepath::walk(
         top.as_fd(),
         OsStr::new("."),
@@ -211,7 +217,8 @@ pub fn commit(engine: &Engine, id: &str, options: &CommitOptions) -> Result<bert
             rustix::pipe::pipe().map_err(|e| Error::path("pipe for", &upper, e.into()))?;
         let (mut reader, mut writer) = (std::fs::File::from(reader), std::fs::File::from(writer));
         let upper = &upper;
-        let producer = s.spawn(move || write_layer(upper, &mut writer));
+        let shift = crate::userns::shift_of(&record)?;
+        let producer = s.spawn(move || write_layer(upper, shift, &mut writer));
         let stored = store.put_layer_stream(&mut reader as &mut dyn Read, &|_| {});
         drop(reader);
         let produced = producer

@@ -289,7 +289,7 @@ pub fn copy_out_tar(
     if is_dir_at(&src_dir, &src_name).is_none() {
         return Err(not_found(container, src));
     }
-    let mut tar = TarWriter::new(out);
+    let mut tar = TarWriter::new(out).seen_through(crate::userns::shift_of(&fs.record)?);
     let prefix = if src_name == "." {
         PathBuf::new()
     } else {

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use berth_image::snapshot::IdShift;
 use rustix::fs::OFlags;
 
 use crate::Engine;
@@ -83,7 +84,12 @@ pub fn open_fs(engine: &Engine, id: &str, with_mounts: bool) -> Result<Container
     };
     let store = berth_image::Store::open(&engine.root).map_err(image_error)?;
     let image = store.resolve(&record.image_id).map_err(image_error)?;
-    let rootfs = store.rootfs(&image, &container_dir).map_err(image_error)?;
+    // a keep-id container's changes are stored shifted: they go over the shifted layers
+    let shift = crate::userns::shift_of(&record)?;
+    let driver = berth_image::snapshot::Driver::from_env().map_err(image_error)?;
+    let rootfs = store
+        .rootfs_shifted(&image, &container_dir, driver, shift.as_ref())
+        .map_err(image_error)?;
     let target = engine
         .run_dir(&record.id)
         .join(format!("mnt-{}", std::process::id()));
@@ -111,13 +117,36 @@ pub fn open_fs(engine: &Engine, id: &str, with_mounts: bool) -> Result<Container
 pub struct TarWriter<W: Write> {
     builder: tar::Builder<W>,
     links: HashMap<(u64, u64), PathBuf>,
+    /// Owners as the container sees them, where its files are stored shifted (keep-id).
+    view: Option<IdShift>,
 }
+
+/// What a container in its own user namespace shows for an id it has no name for.
+const OVERFLOW_ID: u32 = 65534;
 
 impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
         TarWriter {
             builder: tar::Builder::new(out),
             links: HashMap::new(),
+            view: None,
+        }
+    }
+
+    /// Writes owners as the container of `shift` sees them (its root is 0 in the archive,
+    /// not the id that stores it).
+    pub fn seen_through(mut self, shift: Option<IdShift>) -> Self {
+        self.view = shift;
+        self
+    }
+
+    fn owners(&self, st: &rustix::fs::Stat) -> (u32, u32) {
+        match &self.view {
+            None => (st.st_uid, st.st_gid),
+            Some(v) => (
+                v.inside_uid(st.st_uid).unwrap_or(OVERFLOW_ID),
+                v.inside_gid(st.st_gid).unwrap_or(OVERFLOW_ID),
+            ),
         }
     }
 
@@ -144,8 +173,9 @@ impl<W: Write> TarWriter<W> {
         let st = &entry.stat;
         let mut header = tar::Header::new_gnu();
         header.set_mode(st.st_mode & 0o7777);
-        header.set_uid(st.st_uid as u64);
-        header.set_gid(st.st_gid as u64);
+        let (uid, gid) = self.owners(st);
+        header.set_uid(uid as u64);
+        header.set_gid(gid as u64);
         header.set_mtime(st.st_mtime.max(0) as u64);
         header.set_size(0);
         let path = &entry.rel;
@@ -220,7 +250,7 @@ impl<W: Write> TarWriter<W> {
 pub fn export(engine: &Engine, id: &str, out: &mut dyn Write) -> Result<()> {
     let fs = open_fs(engine, id, false)?;
     let top = fs.root.open_at("/", OFlags::PATH | OFlags::DIRECTORY)?;
-    let mut tar = TarWriter::new(out);
+    let mut tar = TarWriter::new(out).seen_through(crate::userns::shift_of(&fs.record)?);
     tar.add_tree(top.as_fd(), OsStr::new("."), Path::new(""), true)?;
     tar.finish()
         .map_err(|e| Error::path("write", "the archive", e))?;

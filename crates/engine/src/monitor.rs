@@ -318,12 +318,7 @@ impl Monitor {
                 // Recorded as mounted with the start below (one record write less): a
                 // monitor lost before that is settled by the unmount of the container dir,
                 // which does not look at the flag.
-                let shift = match record.config.namespace_options().user {
-                    crate::namespaces::Mode::KeepId => {
-                        Some(crate::userns::KeepId::of_this_namespace()?.shift())
-                    }
-                    _ => None,
-                };
+                let shift = crate::userns::shift_of(&record)?;
                 crate::image::mount(
                     &self.engine.root,
                     &record.image_id,

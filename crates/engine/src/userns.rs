@@ -87,6 +87,18 @@ pub fn user_mappings(user: &User) -> Result<(Vec<IdMap>, Vec<IdMap>)> {
     ))
 }
 
+/// The owner shift of a container's files: Some for a `--userns keep-id` container (its
+/// layers are the shifted copies, its changes stored with shifted owners), None when the
+/// container's ids are the namespace's own.
+pub fn shift_of(
+    record: &crate::record::ContainerRecord,
+) -> Result<Option<berth_image::snapshot::IdShift>> {
+    match record.config.namespace_options().user {
+        crate::namespaces::Mode::KeepId => Ok(Some(KeepId::of_this_namespace()?.shift())),
+        _ => Ok(None),
+    }
+}
+
 /// A `--userns keep-id` container's identity and maps, as seen from the user's namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeepId {

@@ -59,6 +59,23 @@ impl IdShift {
         Self::map(&self.gids, id)
     }
 
+    /// The container's id of a file owned by `id` outside (the inverse of [`IdShift::uid`]);
+    /// None: the container has no name for it (the kernel shows the overflow id).
+    pub fn inside_uid(&self, id: u32) -> Option<u32> {
+        Self::unmap(&self.uids, id)
+    }
+
+    pub fn inside_gid(&self, id: u32) -> Option<u32> {
+        Self::unmap(&self.gids, id)
+    }
+
+    fn unmap(ranges: &[IdRange], id: u32) -> Option<u32> {
+        ranges.iter().find_map(|r| {
+            let offset = id.checked_sub(r.outside)?;
+            (offset < r.size).then(|| r.inside + offset)
+        })
+    }
+
     /// The name of this mapping's copies: equal maps, equal copies.
     pub fn key(&self) -> String {
         let mut hash = Sha256::new();
