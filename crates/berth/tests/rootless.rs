@@ -983,6 +983,13 @@ fn a_user_keeps_its_id_in_a_container() {
     };
     let cp = listing(&["cp", "kid:/etc/rootfile", "-"]);
     assert_eq!(owner_of(&cp, "rootfile"), "0/0", "{cp}");
+    // and what cp puts in is the container's root's, as docker's cp gives it
+    let host_file = user.home.join("from-host");
+    fs::write(&host_file, "h").unwrap();
+    user.give(&host_file);
+    user.ok(&["cp", host_file.to_str().unwrap(), "kid:/etc/from-host"]);
+    let put = user.ok(&["exec", "kid", "stat", "-c", "%u:%g", "/etc/from-host"]);
+    assert_eq!(put.trim(), "0:0");
     user.ok(&["stop", "-t", "0", "kid"]);
     let export = listing(&["export", "kid"]);
     assert_eq!(owner_of(&export, "bin/busybox"), "0/0", "{export}");

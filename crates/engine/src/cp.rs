@@ -364,7 +364,15 @@ pub fn copy_in(
     let owners = if options.archive {
         Owners::Keep
     } else {
-        Owners::Set(0, 0)
+        // the container's root: in a keep-id container stored as the id its 0 maps to
+        let shift = crate::userns::shift_of(&fs.record)?;
+        let root_of = |map: fn(&berth_image::snapshot::IdShift, u32) -> Option<u32>| {
+            shift.as_ref().and_then(|s| map(s, 0)).unwrap_or(0)
+        };
+        Owners::Set(
+            root_of(berth_image::snapshot::IdShift::uid),
+            root_of(berth_image::snapshot::IdShift::gid),
+        )
     };
     copy_to(&src_dir, &src_name, contents, target, &Writer { owners })
 }
