@@ -990,6 +990,31 @@ fn a_user_keeps_its_id_in_a_container() {
     user.ok(&["cp", host_file.to_str().unwrap(), "kid:/etc/from-host"]);
     let put = user.ok(&["exec", "kid", "stat", "-c", "%u:%g", "/etc/from-host"]);
     assert_eq!(put.trim(), "0:0");
+    // a tar stream keeps its owners, as the container names them
+    let src = dir.path().join("tarsrc");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("fromtar"), "t").unwrap();
+    let in_tar = dir.path().join("in.tar");
+    let made = Command::new("tar")
+        .args(["--numeric-owner", "--owner=1000", "--group=100", "-C"])
+        .args([
+            src.to_str().unwrap(),
+            "-cf",
+            in_tar.to_str().unwrap(),
+            "fromtar",
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    user.give(&in_tar);
+    let out = user
+        .command(&user.berth, &["cp", "-", "kid:/tmp"])
+        .stdin(fs::File::open(&in_tar).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let put = user.ok(&["exec", "kid", "stat", "-c", "%u:%g", "/tmp/fromtar"]);
+    assert_eq!(put.trim(), "1000:100");
     user.ok(&["stop", "-t", "0", "kid"]);
     let export = listing(&["export", "kid"]);
     assert_eq!(owner_of(&export, "bin/busybox"), "0/0", "{export}");

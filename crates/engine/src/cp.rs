@@ -273,7 +273,11 @@ pub fn copy_out(
             rustix::process::getgid().as_raw(),
         )
     };
-    copy_to(&src_dir, &src_name, contents, target, &Writer { owners })
+    let writer = Writer {
+        out_of: crate::userns::shift_of(&fs.record)?,
+        ..Writer::new(owners)
+    };
+    copy_to(&src_dir, &src_name, contents, target, &writer)
 }
 
 /// `cp CONTAINER:SRC -`: a tar stream of the source (named by its last component).
@@ -374,7 +378,11 @@ pub fn copy_in(
             root_of(berth_image::snapshot::IdShift::gid),
         )
     };
-    copy_to(&src_dir, &src_name, contents, target, &Writer { owners })
+    let writer = Writer {
+        into: crate::userns::shift_of(&fs.record)?,
+        ..Writer::new(owners)
+    };
+    copy_to(&src_dir, &src_name, contents, target, &writer)
 }
 
 /// `cp - CONTAINER:DIR`: extracts a tar stream into a directory of the container. Each
@@ -402,7 +410,8 @@ pub fn copy_in_tar(
             )
         })?;
     let writer = Writer {
-        owners: Owners::Keep,
+        into: crate::userns::shift_of(&fs.record)?,
+        ..Writer::new(Owners::Keep)
     };
     let mut archive = tar::Archive::new(input);
     let mut bytes = 0;

@@ -199,6 +199,36 @@ pub enum Owners {
 /// already there is replaced, never followed.
 pub struct Writer {
     pub owners: Owners,
+    /// Kept owners are a keep-id container's ids: stored as the ids they map to
+    /// ([`Owners::Set`] is given already stored).
+    pub into: Option<berth_image::snapshot::IdShift>,
+    /// Kept owners are stored ids of a keep-id container: written as it sees them.
+    pub out_of: Option<berth_image::snapshot::IdShift>,
+}
+
+impl Writer {
+    pub fn new(owners: Owners) -> Writer {
+        Writer {
+            owners,
+            into: None,
+            out_of: None,
+        }
+    }
+
+    fn owner(&self, meta: &Meta) -> (u32, u32) {
+        let (uid, gid) = owner(self.owners, meta);
+        if self.owners != Owners::Keep {
+            return (uid, gid);
+        }
+        match (&self.into, &self.out_of) {
+            (Some(s), _) => (s.uid(uid).unwrap_or(uid), s.gid(gid).unwrap_or(gid)),
+            (_, Some(s)) => (
+                s.inside_uid(uid).unwrap_or(uid),
+                s.inside_gid(gid).unwrap_or(gid),
+            ),
+            _ => (uid, gid),
+        }
+    }
 }
 
 /// What [`Writer`] gives a new entry: mode, owner, modification time.
@@ -304,7 +334,7 @@ impl Writer {
         .map_err(|e| Error::path("open", rel, io(e)))?;
         if let Some(st) = stat {
             let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(mode));
-            chown_at(dir, name, owner(self.owners, st));
+            chown_at(dir, name, self.owner(st));
         }
         Ok(fd)
     }
@@ -338,7 +368,7 @@ impl Writer {
                 if let Some(data) = data {
                     io::copy(data, &mut file).map_err(|e| Error::path("write", rel, e))?;
                 }
-                chown_at(dir, name, owner(self.owners, stat));
+                chown_at(dir, name, self.owner(stat));
                 // After chown, which clears set-id bits.
                 rustix::fs::fchmod(&file, Mode::from_raw_mode(mode))
                     .map_err(|e| Error::path("chmod", rel, io(e)))?;
@@ -349,7 +379,7 @@ impl Writer {
             Kind::Symlink(target) => {
                 rustix::fs::symlinkat(target.as_os_str(), dir, name)
                     .map_err(|e| Error::path("create the link", rel, io(e)))?;
-                chown_at(dir, name, owner(self.owners, stat));
+                chown_at(dir, name, self.owner(stat));
             }
             Kind::Char(dev) | Kind::Block(dev) => {
                 let ft = if matches!(kind, Kind::Char(_)) {
@@ -359,12 +389,12 @@ impl Writer {
                 };
                 rustix::fs::mknodat(dir, name, ft, Mode::from_raw_mode(mode), *dev)
                     .map_err(|e| Error::path("create the device", rel, io(e)))?;
-                chown_at(dir, name, owner(self.owners, stat));
+                chown_at(dir, name, self.owner(stat));
             }
             Kind::Fifo => {
                 rustix::fs::mknodat(dir, name, FileType::Fifo, Mode::from_raw_mode(mode), 0)
                     .map_err(|e| Error::path("create the fifo", rel, io(e)))?;
-                chown_at(dir, name, owner(self.owners, stat));
+                chown_at(dir, name, self.owner(stat));
             }
             // A socket cannot be copied (docker and tar skip them too).
             Kind::Socket => return Ok(()),

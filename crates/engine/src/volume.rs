@@ -211,9 +211,8 @@ pub fn copy_up(rootfs: &Path, mounts: &[crate::config::MountSpec]) -> Result<()>
             Path::new(&m.destination),
             std::os::fd::AsFd::as_fd(&dst),
             data_name,
-            &Writer {
-                owners: Owners::Keep,
-            },
+            // stored ids to stored ids: a keep-id container's copy stays as its layers are
+            &Writer::new(Owners::Keep),
         )?;
     }
     Ok(())
