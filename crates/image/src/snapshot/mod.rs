@@ -5,6 +5,7 @@
 //! `BERTH_STORAGE_DRIVER=vfs`, or where overlay is missing): a full copy of the layers with
 //! whiteouts applied, in the container's `vfs/`, bind-mounted.
 
+mod copy;
 mod fuse;
 mod overlay;
 mod shift;

@@ -11,16 +11,14 @@
 //! idmapped mounts (EINVAL; measured on 6.18).
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat, XattrFlags};
+use rustix::fs::{AtFlags, FileType, Mode, Stat};
 use sha2::{Digest as _, Sha256};
 
+use super::copy::{self, Attrs, Links, Ownership};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -105,6 +103,22 @@ impl IdShift {
     }
 }
 
+impl IdShift {
+    /// A shifted copy's metadata: owners by the map, a layer's overlay xattrs kept.
+    fn attrs(&self) -> Attrs<'_> {
+        Attrs {
+            owners: self,
+            overlay_xattrs: true,
+        }
+    }
+}
+
+impl Ownership for IdShift {
+    fn of(&self, st: &Stat) -> (u32, u32, u32) {
+        self.apply(st)
+    }
+}
+
 impl Store {
     /// The copy of layer `diff_id` with owners shifted by `shift`, made now if missing.
     pub(super) fn shifted_layer(&self, diff_id: &Digest, shift: &IdShift) -> Result<PathBuf> {
@@ -123,18 +137,11 @@ impl Store {
         }
         std::fs::create_dir_all(&parent).map_err(Error::path("create", &parent))?;
         // in tmp/, which garbage collection empties: a copy cut short leaves nothing behind
-        let staging = self.tmp_dir().join(format!(
-            "idmap-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
+        let staging = copy::staging_dir(&self.tmp_dir(), "idmap");
         std::fs::create_dir(&staging).map_err(Error::path("create", &staging))?;
         let copied = (|| {
-            let src = open_dir(&source).map_err(Error::path("open layer", &source))?;
-            let dst = open_dir(&staging).map_err(Error::path("open", &staging))?;
+            let src = copy::open_dir(&source).map_err(Error::path("open layer", &source))?;
+            let dst = copy::open_dir(&staging).map_err(Error::path("open", &staging))?;
             let mut links = HashMap::new();
             copy_tree(src.as_fd(), dst.as_fd(), shift, &mut links)
                 .map_err(Error::path("copy with shifted owners the layer", &source))?;
@@ -143,7 +150,7 @@ impl Store {
                 path: source.clone(),
                 source: e.into(),
             })?;
-            set_meta_fd(src.as_fd(), dst.as_fd(), &st, shift)
+            copy::set_meta_fd(src.as_fd(), dst.as_fd(), &st, &shift.attrs())
                 .map_err(Error::path("copy metadata of", &source))
         })();
         let placed = copied.and_then(|()| match std::fs::rename(&staging, &dest) {
@@ -163,26 +170,6 @@ impl Store {
     }
 }
 
-fn open_dir(path: &Path) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::open(
-        path,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )?)
-}
-
-fn open_dir_at(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
-    Ok(rustix::fs::openat(
-        dir,
-        name,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-        Mode::empty(),
-    )?)
-}
-
-/// Hard links of the layer seen so far: its inode → the directory and name of the copy.
-type Links = HashMap<(u64, u64), (OwnedFd, OsString)>;
-
 /// Copies one layer as it is (whiteouts and overlay's xattrs included: it stays a layer),
 /// owners shifted; no symlink is followed.
 fn copy_tree(
@@ -191,135 +178,20 @@ fn copy_tree(
     shift: &IdShift,
     links: &mut Links,
 ) -> io::Result<()> {
-    let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(src)? {
-        let entry = entry?;
-        let name = entry.file_name().to_bytes();
-        if name != b"." && name != b".." {
-            names.push(OsString::from_vec(name.to_vec()));
-        }
-    }
-    for name in names {
+    let attrs = shift.attrs();
+    for name in copy::names_in(src)? {
         let st = rustix::fs::statat(src, &name, AtFlags::SYMLINK_NOFOLLOW)?;
-        let kind = FileType::from_raw_mode(st.st_mode);
-        if kind == FileType::Directory {
+        if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
             rustix::fs::mkdirat(dst, &name, Mode::from_raw_mode(0o700))?;
-            let child_src = open_dir_at(src, &name)?;
-            let child_dst = open_dir_at(dst, &name)?;
+            let child_src = copy::open_dir_at(src, &name)?;
+            let child_dst = copy::open_dir_at(dst, &name)?;
             copy_tree(child_src.as_fd(), child_dst.as_fd(), shift, links)?;
-            set_meta_fd(child_src.as_fd(), child_dst.as_fd(), &st, shift)?;
+            copy::set_meta_fd(child_src.as_fd(), child_dst.as_fd(), &st, &attrs)?;
             continue;
         }
-        let key = (st.st_dev, st.st_ino);
-        if st.st_nlink > 1
-            && let Some((dir, first)) = links.get(&key)
-        {
-            rustix::fs::linkat(dir, first, dst, &name, AtFlags::empty())?;
-            continue;
-        }
-        match kind {
-            FileType::RegularFile => {
-                let from = rustix::fs::openat(
-                    src,
-                    &name,
-                    OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )?;
-                let to = rustix::fs::openat(
-                    dst,
-                    &name,
-                    OFlags::WRONLY
-                        | OFlags::CREATE
-                        | OFlags::EXCL
-                        | OFlags::NOFOLLOW
-                        | OFlags::CLOEXEC,
-                    Mode::from_raw_mode(0o600),
-                )?;
-                // std's copy uses copy_file_range: a reflink where the filesystem has them
-                io::copy(
-                    &mut File::from(from.try_clone()?),
-                    &mut File::from(to.try_clone()?),
-                )?;
-                set_meta_fd(from.as_fd(), to.as_fd(), &st, shift)?;
-            }
-            FileType::Symlink => {
-                let target = rustix::fs::readlinkat(src, &name, Vec::new())?;
-                rustix::fs::symlinkat(OsStr::from_bytes(target.as_bytes()), dst, &name)?;
-                let (uid, gid, _) = shift.apply(&st);
-                rustix::fs::chownat(
-                    dst,
-                    &name,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
-                rustix::fs::utimensat(
-                    dst,
-                    &name,
-                    &super::vfs::stamps(&st),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
-            }
-            // whiteouts (0:0), fifos, sockets: a layer unpacked rootless has no other nodes
-            other => {
-                rustix::fs::mknodat(dst, &name, other, Mode::from_raw_mode(0o600), st.st_rdev)?;
-                let (uid, gid, mode) = shift.apply(&st);
-                rustix::fs::chownat(
-                    dst,
-                    &name,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
-                rustix::fs::chmodat(dst, &name, Mode::from_raw_mode(mode), AtFlags::empty())?;
-                rustix::fs::utimensat(
-                    dst,
-                    &name,
-                    &super::vfs::stamps(&st),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )?;
-            }
-        }
-        if st.st_nlink > 1 {
-            links.insert(key, (rustix::io::fcntl_dupfd_cloexec(dst, 0)?, name));
-        }
-    }
-    Ok(())
-}
-
-/// Owner (shifted), mode, every xattr (overlay's opaque marks too), times.
-fn set_meta_fd(
-    src: BorrowedFd<'_>,
-    dst: BorrowedFd<'_>,
-    st: &Stat,
-    shift: &IdShift,
-) -> io::Result<()> {
-    let (uid, gid, mode) = shift.apply(st);
-    rustix::fs::fchown(
-        dst,
-        Some(rustix::fs::Uid::from_raw(uid)),
-        Some(rustix::fs::Gid::from_raw(gid)),
-    )?;
-    rustix::fs::fchmod(dst, Mode::from_raw_mode(mode))?;
-    copy_all_xattrs(src, dst)?;
-    rustix::fs::futimens(dst, &super::vfs::stamps(st))?;
-    Ok(())
-}
-
-fn copy_all_xattrs(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<()> {
-    let size = match rustix::fs::flistxattr_query(src) {
-        Ok(0) | Err(rustix::io::Errno::OPNOTSUPP) => return Ok(()),
-        Ok(n) => n,
-        Err(e) => return Err(e.into()),
-    };
-    let mut list = vec![0u8; size];
-    let n = rustix::fs::flistxattr(src, &mut list[..])?;
-    for name in list[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = OsStr::from_bytes(name);
-        let len = rustix::fs::fgetxattr_query(src, name)?;
-        let mut value = vec![0u8; len];
-        let len = rustix::fs::fgetxattr(src, name, &mut value[..])?;
-        rustix::fs::fsetxattr(dst, name, &value[..len], XattrFlags::empty())?;
+        // whiteouts (0:0), fifos, sockets among the nodes: a layer unpacked rootless has
+        // no other
+        copy::copy_entry(src, dst, &name, &st, &attrs, links)?;
     }
     Ok(())
 }
