@@ -71,8 +71,13 @@ impl OomTally {
             .spawn(move || {
                 loop {
                     match watcher.wait(None) {
+                        // The kernel counts the OOM (and notifies) before it counts the
+                        // kill: read in between, the total is still 0, and the kill's own
+                        // notification may come after systemd removed the cgroup. The
+                        // tally is only asked about a process that died by SIGKILL, which
+                        // an OOM in its cgroup accounts for: at least one kill.
                         Ok(OomEvent::Oom { oom_kill_total }) => {
-                            seen.fetch_max(oom_kill_total, Ordering::Relaxed);
+                            seen.fetch_max(oom_kill_total.max(1), Ordering::Relaxed);
                         }
                         Ok(OomEvent::Timeout) => {}
                         Ok(OomEvent::CgroupRemoved) | Err(_) => return,
